@@ -1,0 +1,149 @@
+"""Wire schemas of the VisionServe HTTP API v1.
+
+These pydantic models are the single definition of every request and response body: the
+server imports them, the client parses responses with them.
+
+Data contracts:
+
+- Boxes are ``[x1, y1, x2, y2]`` in pixels of the ORIGINAL image as displayed (after its
+  EXIF orientation is applied), with ``0 <= x1 <= x2 <= width`` and ``0 <= y1 <= y2 <= height``.
+- Scores are probabilities in ``[0, 1]``.
+- ``model_version`` is the sha256 of the model's weights file: two responses with the same
+  ``model_version`` came from the same weights.
+- Images travel compressed (JPEG, PNG, WebP, BMP, GIF, TIFF); in JSON bodies as base64,
+  optionally as a ``data:`` URI.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+TaskName = Literal["classification", "detection"]
+
+MAX_TOP_K = 1000
+"""Upper bound of ``top_k`` on the wire; a model may allow fewer (its label count)."""
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- requests (JSON bodies)
+
+
+class ClassifyRequest(_Schema):
+    """JSON body of ``POST /v1/classify``."""
+
+    images: list[str] = Field(description="Base64-encoded image files (or data: URIs), in order.")
+    model: str | None = Field(default=None, description="Model name; default: the first classifier.")
+    top_k: int | None = Field(default=None, ge=1, le=MAX_TOP_K, description="Classes returned per image.")
+
+
+class DetectRequest(_Schema):
+    """JSON body of ``POST /v1/detect``."""
+
+    images: list[str] = Field(description="Base64-encoded image files (or data: URIs), in order.")
+    model: str | None = Field(default=None, description="Model name; default: the first detector.")
+    score_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Drop detections scoring below this."
+    )
+    iou_threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="IoU above which class-wise NMS suppresses a box."
+    )
+    max_detections: int | None = Field(
+        default=None, ge=1, le=1000, description="Most detections returned per image."
+    )
+
+
+# ---------------------------------------------------------------- results
+
+
+class ImageSize(_Schema):
+    width: int = Field(ge=1, description="Width of the image as displayed, in pixels.")
+    height: int = Field(ge=1, description="Height of the image as displayed, in pixels.")
+
+
+class ClassScore(_Schema):
+    index: int = Field(ge=0, description="Class index in the model's output.")
+    label: str
+    score: float = Field(ge=0.0, le=1.0, description="Softmax probability.")
+
+
+class Classification(_Schema):
+    """Top-k classes of one image, best first."""
+
+    image: ImageSize
+    classes: list[ClassScore]
+
+
+class Detection(_Schema):
+    box: tuple[float, float, float, float] = Field(
+        description="[x1, y1, x2, y2] in pixels of the original image, clipped to it."
+    )
+    label: str
+    class_index: int = Field(ge=0)
+    score: float = Field(ge=0.0, le=1.0)
+
+
+class DetectionResult(_Schema):
+    """Detections of one image, best score first."""
+
+    image: ImageSize
+    detections: list[Detection]
+
+
+class _Response(_Schema):
+    request_id: str
+    model: str
+    model_version: str = Field(description="sha256 of the weights file that produced this.")
+
+
+class ClassifyResponse(_Response):
+    results: list[Classification] = Field(description="One entry per input image, in order.")
+
+
+class DetectResponse(_Response):
+    results: list[DetectionResult] = Field(description="One entry per input image, in order.")
+
+
+# ---------------------------------------------------------------- metadata and health
+
+
+class ModelInfo(_Schema):
+    name: str
+    task: TaskName
+    ready: bool
+    error: str | None = Field(default=None, description="Why the model is not ready, if it is not.")
+    labels_count: int = Field(ge=0)
+    input_size: tuple[int, int] = Field(description="(height, width) the model runs at.")
+    weights_sha256: str
+    model_version: str
+    backend: str
+    device: str
+    max_batch_size: int
+
+
+class ModelList(_Schema):
+    models: list[ModelInfo]
+
+
+class Health(_Schema):
+    status: Literal["ok"]
+
+
+class Readiness(_Schema):
+    ready: bool
+    models: dict[str, bool]
+    errors: dict[str, str] = Field(default_factory=dict)
+
+
+class ErrorDetail(_Schema):
+    code: str = Field(description="Stable machine-readable error kind, e.g. 'invalid_image'.")
+    message: str = Field(description="What went wrong and what to do instead.")
+    request_id: str
+
+
+class ErrorResponse(_Schema):
+    error: ErrorDetail

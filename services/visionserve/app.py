@@ -1,0 +1,61 @@
+"""Build the Ray Serve application from a config: one deployment per model plus the ingress.
+
+``serve run deploy/serve/local.yaml`` calls ``build_app`` with the file's application args;
+``visionserve serve`` does the same in-process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+from ray.serve import Application
+
+from visionserve.config import ModelConfig, ServiceConfig, parse_service_config
+from visionserve.deployments.model import ModelDeployment
+from visionserve.ingress.api import Ingress
+from visionserve.settings import Settings
+
+
+def _deployment_options(cfg: ModelConfig) -> dict[str, Any]:
+    d = cfg.deployment
+    options: dict[str, Any] = {
+        "name": f"model-{cfg.name}",
+        "max_ongoing_requests": d.max_ongoing_requests,
+        "max_queued_requests": d.max_queued_requests,
+        "ray_actor_options": {"num_cpus": d.num_cpus, "num_gpus": d.num_gpus},
+        # Model loading (and a first download) can take longer than Serve's default.
+        "health_check_timeout_s": 60,
+    }
+    if d.autoscaling is not None:
+        options["autoscaling_config"] = {
+            "min_replicas": d.autoscaling.min_replicas,
+            "max_replicas": d.autoscaling.max_replicas,
+            "target_ongoing_requests": d.autoscaling.target_ongoing_requests,
+        }
+    else:
+        options["num_replicas"] = d.num_replicas
+    return options
+
+
+def build(config: ServiceConfig, settings: Settings | None = None) -> Application:
+    settings = settings or Settings.from_env()
+    model_dirs = [str(d) for d in settings.model_dirs]
+    handles = {
+        m.name: serve.deployment(ModelDeployment)
+        .options(**_deployment_options(m))
+        .bind(m, config.limits, model_dirs, str(settings.cache_dir))
+        for m in config.models
+    }
+    ingress = Ingress.options(
+        name="ingress",
+        num_replicas=config.ingress.num_replicas,
+        max_ongoing_requests=config.ingress.max_ongoing_requests,
+        ray_actor_options={"num_cpus": config.ingress.num_cpus},
+    )
+    return ingress.bind(config.model_dump(mode="json"), handles)
+
+
+def build_app(args: dict[str, Any]) -> Application:
+    """Ray Serve application builder (``import_path: visionserve.app:build_app``)."""
+    return build(parse_service_config(args))

@@ -1,0 +1,56 @@
+"""``visionserve`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from types import FrameType
+
+from visionserve.errors import ConfigError
+
+DEFAULT_CONFIG = "deploy/serve/local.yaml"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from visionserve.local import start_local
+
+    try:
+        service = start_local(args.config, host=args.host, port=args.port, include_dashboard=args.dashboard)
+    except ConfigError as exc:
+        print(f"visionserve: {exc}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    print(f"VisionServe on {service.url}  (API docs {service.url}/docs; Ctrl-C stops)", flush=True)
+    stop.wait()
+    print("VisionServe stopping...", flush=True)
+    service.stop()
+    print("VisionServe stopped", flush=True)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="visionserve", description="Serve computer-vision models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the service in the foreground on a local Ray")
+    serve.add_argument(
+        "config", nargs="?", default=DEFAULT_CONFIG, help=f"Serve config YAML (default {DEFAULT_CONFIG})"
+    )
+    serve.add_argument("--host", default=None, help="bind address (default: the config's, else 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, else 8000)")
+    serve.add_argument(
+        "--no-dashboard", dest="dashboard", action="store_false", help="do not start Ray's dashboard"
+    )
+    args = parser.parse_args(argv)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

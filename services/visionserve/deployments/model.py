@@ -1,0 +1,94 @@
+"""A model replica: decode in a thread pool, batch across requests, infer off the event loop.
+
+The event loop only moves futures: decoding and preprocessing run in ``decode_threads``
+workers while the previous batch runs in the single inference thread, so the next batch can
+fill while the model works (a synchronous batch handler would block the loop and keep
+batches small).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from ray import serve
+
+from visionserve.config import LimitsConfig, ModelConfig
+from visionserve.engine import ModelEngine
+from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
+from visionserve.metadata import describe
+from visionserve.tasks import Prepared
+from visionserve_client.types import ModelInfo
+
+logger = logging.getLogger("visionserve")
+
+
+class PredictOutput(BaseModel):
+    model_version: str
+    results: list[Any]
+
+
+class ModelDeployment:
+    def __init__(self, cfg: ModelConfig, limits: LimitsConfig, model_dirs: list[str], cache_dir: str) -> None:
+        self._cfg = cfg
+        self._limits = limits
+        self._engine: ModelEngine | None = None
+        self._error: str | None = None
+        try:
+            self._engine = ModelEngine(
+                cfg, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)
+            )
+            logger.info("model %s loaded in %.1fs", cfg.name, self._engine.load_seconds)
+        except Exception as exc:  # keep the replica up so /readyz can say why
+            self._error = f"{type(exc).__name__}: {exc}"
+            logger.error("model %s failed to load: %s", cfg.name, self._error)
+        self._decode_pool = ThreadPoolExecutor(
+            cfg.deployment.decode_threads, thread_name_prefix=f"decode-{cfg.name}"
+        )
+        self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{cfg.name}")
+        self._infer_batch.set_max_batch_size(cfg.batching.max_batch_size)
+        self._infer_batch.set_batch_wait_timeout_s(cfg.batching.wait_ms / 1000.0)
+
+    def info(self) -> ModelInfo:
+        labels = len(self._engine.labels) if self._engine else None
+        return describe(self._cfg, labels_count=labels, error=self._error)
+
+    def _ready_engine(self) -> ModelEngine:
+        if self._engine is None:
+            raise ModelUnavailable(f"model {self._cfg.name} is not loaded: {self._error}")
+        return self._engine
+
+    async def predict(self, images: list[bytes], raw_params: dict[str, Any]) -> PredictOutput:
+        engine = self._ready_engine()
+        params = engine.parse_params(raw_params)
+        loop = asyncio.get_running_loop()
+        prepare = partial(engine.prepare, max_pixels=self._limits.max_image_pixels)
+        outcomes = await asyncio.gather(
+            *(loop.run_in_executor(self._decode_pool, prepare, data) for data in images),
+            return_exceptions=True,
+        )
+        prepared: list[Prepared] = []
+        for index, outcome in enumerate(outcomes):
+            where = f"image {index}: " if len(images) > 1 else ""
+            if isinstance(outcome, ServiceError):
+                raise type(outcome)(f"{where}{outcome.message}")
+            if isinstance(outcome, BaseException):
+                # Decoders raise assorted errors on hostile files; the file is the cause.
+                logger.warning("unexpected error preparing image %d: %r", index, outcome)
+                raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
+            prepared.append(outcome)
+        results = await asyncio.gather(*(self._infer_batch((item, params)) for item in prepared))
+        return PredictOutput(model_version=engine.version, results=list(results))
+
+    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
+    async def _infer_batch(self, requests: list[tuple[Prepared, Any]]) -> list[BaseModel]:
+        engine = self._ready_engine()
+        items = [item for item, _ in requests]
+        params = [p for _, p in requests]
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._infer_pool, engine.infer, items, params)

@@ -1,0 +1,106 @@
+"""Errors raised inside the service, and the one table that maps them to HTTP.
+
+    ServiceError                     (status, code)
+    ├── BadRequest                   400 bad_request
+    │   ├── EmptyRequest             400 no_images
+    │   ├── InvalidImage             400 invalid_image
+    │   └── InvalidBase64            400 invalid_base64
+    ├── ModelNotFound                404 model_not_found
+    ├── PayloadTooLarge              413 payload_too_large
+    │   ├── TooManyImages            413 too_many_images
+    │   └── ImageTooLarge            413 image_too_large
+    ├── UnsupportedMediaType         415 unsupported_media_type
+    ├── Unprocessable                422 invalid_parameter
+    │   └── TaskMismatch             422 task_mismatch
+    ├── ModelUnavailable             503 model_unavailable
+    ├── Overloaded                   503 overloaded
+    └── Timeout                      504 timeout
+    ConfigError                      not an HTTP error: a bad config stops start-up
+
+Every exception takes only its message in ``__init__`` so that it pickles unchanged across a
+Ray actor boundary (a model replica raises, the ingress maps it).
+"""
+
+from __future__ import annotations
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the key."""
+
+
+class ServiceError(Exception):
+    status: int = 500
+    code: str = "internal"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    status, code = 400, "bad_request"
+
+
+class EmptyRequest(BadRequest):
+    code = "no_images"
+
+
+class InvalidImage(BadRequest):
+    code = "invalid_image"
+
+
+class InvalidBase64(BadRequest):
+    code = "invalid_base64"
+
+
+class ModelNotFound(ServiceError):
+    status, code = 404, "model_not_found"
+
+
+class PayloadTooLarge(ServiceError):
+    status, code = 413, "payload_too_large"
+
+
+class TooManyImages(PayloadTooLarge):
+    code = "too_many_images"
+
+
+class ImageTooLarge(PayloadTooLarge):
+    code = "image_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    status, code = 415, "unsupported_media_type"
+
+
+class Unprocessable(ServiceError):
+    status, code = 422, "invalid_parameter"
+
+
+class TaskMismatch(Unprocessable):
+    code = "task_mismatch"
+
+
+class ModelUnavailable(ServiceError):
+    status, code = 503, "model_unavailable"
+
+
+class Overloaded(ServiceError):
+    status, code = 503, "overloaded"
+
+
+class Timeout(ServiceError):
+    status, code = 504, "timeout"
+
+
+def find_service_error(exc: BaseException) -> ServiceError | None:
+    """The ServiceError behind ``exc``: itself, or one Ray wrapped on the way from a replica."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ServiceError):
+            return current
+        seen.add(id(current))
+        cause = getattr(current, "cause", None)  # RayTaskError keeps the original here
+        current = cause if isinstance(cause, BaseException) else current.__cause__
+    return None

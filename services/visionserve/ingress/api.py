@@ -1,0 +1,202 @@
+"""The HTTP API v1: a FastAPI app served by the ingress deployment.
+
+The ingress validates requests and keeps images compressed; model replicas decode, batch and
+run them. Every response carries ``x-request-id`` (the caller's, if it sent a sane one).
+
+No ``from __future__ import annotations`` here: FastAPI must resolve the route signatures at
+run time, after Serve has rewritten the class.
+"""
+
+import asyncio
+import re
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from visionserve import __version__
+from visionserve.config import ModelConfig, ServiceConfig
+from visionserve.errors import ModelNotFound, TaskMismatch, Timeout
+from visionserve.ingress.errors import error_response, to_response
+from visionserve.ingress.requests import parse_request
+from visionserve.metadata import describe
+from visionserve_client.types import (
+    ClassifyRequest,
+    ClassifyResponse,
+    DetectRequest,
+    DetectResponse,
+    Health,
+    ModelInfo,
+    ModelList,
+    Readiness,
+)
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_INFO_TIMEOUT_S = 5.0
+_ROUTE_FOR_TASK = {"classification": "/v1/classify", "detection": "/v1/detect"}
+
+app = FastAPI(
+    title="VisionServe",
+    version=__version__,
+    description="Computer-vision models on Ray Serve: classify and detect images.",
+)
+
+
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "")) or uuid.uuid4().hex
+
+
+@app.middleware("http")
+async def assign_request_id(request: Request, call_next: Any) -> Response:
+    supplied = request.headers.get("x-request-id", "")
+    request.state.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    response: Response = await call_next(request)
+    response.headers["x-request-id"] = request.state.request_id
+    return response
+
+
+@app.exception_handler(Exception)
+async def _any_error(request: Request, exc: Exception) -> JSONResponse:
+    return to_response(exc, _request_id(request))
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    return to_response(exc, _request_id(request))
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return to_response(exc, _request_id(request))
+
+
+async def _awaited(response: Any) -> Any:
+    """A DeploymentResponse as a coroutine, so that asyncio.wait_for can bound it."""
+    return await response
+
+
+def _body_doc(schema: type[Any]) -> dict[str, Any]:
+    """OpenAPI description of the three accepted request bodies."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "images": {"type": "array", "items": {"type": "string", "format": "binary"}},
+                            **{
+                                k: v
+                                for k, v in schema.model_json_schema()["properties"].items()
+                                if k != "images"
+                            },
+                        },
+                        "required": ["images"],
+                    }
+                },
+                "application/json": {"schema": schema.model_json_schema()},
+                "image/*": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    }
+
+
+@serve.deployment
+@serve.ingress(app)
+class Ingress:
+    def __init__(self, config: dict[str, Any], handles: dict[str, DeploymentHandle]) -> None:
+        self._config = ServiceConfig.model_validate(config)
+        self._handles = handles
+
+    def _model_for(self, name: str | None, task: str) -> ModelConfig:
+        if name is None:
+            for model in self._config.models:
+                if model.task == task:
+                    return model
+            raise ModelNotFound(f"no {task} model is configured")
+        model = self._config.model(name)
+        if model is None:
+            names = ", ".join(m.name for m in self._config.models)
+            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
+        if model.task != task:
+            raise TaskMismatch(
+                f"model {name!r} is a {model.task} model, not {task}: use POST {_ROUTE_FOR_TASK[model.task]}"
+            )
+        return model
+
+    async def _predict(self, request: Request, schema: type[Any], task: str) -> dict[str, Any]:
+        limits = self._config.limits
+        parsed = await parse_request(request, schema, limits)
+        model = self._model_for(parsed.model, task)
+        handle = self._handles[model.name]
+        try:
+            output = await asyncio.wait_for(
+                _awaited(handle.predict.remote(parsed.images, parsed.params)),
+                timeout=limits.request_timeout_s,
+            )
+        except asyncio.TimeoutError:
+            raise Timeout(f"the model did not answer within {limits.request_timeout_s:g}s") from None
+        return {
+            "request_id": _request_id(request),
+            "model": model.name,
+            "model_version": output.model_version,
+            "results": output.results,
+        }
+
+    @app.post("/v1/classify", response_model=ClassifyResponse, openapi_extra=_body_doc(ClassifyRequest))
+    async def classify(self, request: Request) -> ClassifyResponse:
+        """Top-k classes for each image, in input order."""
+        return ClassifyResponse(**await self._predict(request, ClassifyRequest, "classification"))
+
+    @app.post("/v1/detect", response_model=DetectResponse, openapi_extra=_body_doc(DetectRequest))
+    async def detect(self, request: Request) -> DetectResponse:
+        """Objects in each image: boxes [x1, y1, x2, y2] in original pixels, label, score."""
+        return DetectResponse(**await self._predict(request, DetectRequest, "detection"))
+
+    async def _info(self, model: ModelConfig) -> ModelInfo:
+        try:
+            info: ModelInfo = await asyncio.wait_for(
+                _awaited(self._handles[model.name].info.remote()), timeout=_INFO_TIMEOUT_S
+            )
+            return info
+        except Exception as exc:  # a replica still starting or gone is "not ready", not an error
+            reason = "not responding" if isinstance(exc, asyncio.TimeoutError) else str(exc)[:300]
+            return describe(model, labels_count=None, error=reason)
+
+    @app.get("/v1/models", response_model=ModelList)
+    async def models(self) -> ModelList:
+        infos = await asyncio.gather(*(self._info(m) for m in self._config.models))
+        return ModelList(models=list(infos))
+
+    @app.get("/v1/models/{name}", response_model=ModelInfo)
+    async def model(self, name: str) -> ModelInfo:
+        model = self._config.model(name)
+        if model is None:
+            names = ", ".join(m.name for m in self._config.models)
+            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
+        return await self._info(model)
+
+    @app.get("/healthz", response_model=Health)
+    async def healthz(self) -> Health:
+        """The HTTP service is up (says nothing about the models)."""
+        return Health(status="ok")
+
+    @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+    async def readyz(self) -> Response:
+        """Every model loaded and answering; 503 with the reasons otherwise."""
+        infos = await asyncio.gather(*(self._info(m) for m in self._config.models))
+        readiness = Readiness(
+            ready=all(i.ready for i in infos),
+            models={i.name: i.ready for i in infos},
+            errors={i.name: i.error for i in infos if i.error},
+        )
+        return JSONResponse(readiness.model_dump(), status_code=200 if readiness.ready else 503)
+
+
+__all__ = ["Ingress", "app", "error_response"]

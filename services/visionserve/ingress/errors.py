@@ -1,0 +1,65 @@
+"""The one table from exceptions to HTTP error responses.
+
+Every error body is ``{"error": {"code", "message", "request_id"}}``. Callers' mistakes are
+4xx, overload is 503 with Retry-After, and only a bug in the service is a 500.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import HTTPException
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from visionserve.errors import find_service_error
+from visionserve_client.types import ErrorDetail, ErrorResponse
+
+logger = logging.getLogger("visionserve")
+
+RETRY_AFTER_S = 1
+
+_HTTP_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_parameter",
+}
+
+_UNAVAILABLE = (ActorDiedError, ActorUnavailableError, RayActorError, DeploymentUnavailableError)
+
+
+def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:
+    body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=request_id))
+    headers = {"x-request-id": request_id}
+    if status in (429, 503):
+        headers["retry-after"] = str(RETRY_AFTER_S)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+def to_response(exc: BaseException, request_id: str) -> JSONResponse:
+    """Map any exception raised while serving a request to its error response."""
+    service_error = find_service_error(exc)
+    if service_error is not None:
+        return error_response(service_error.status, service_error.code, service_error.message, request_id)
+    if isinstance(exc, BackPressureError):
+        return error_response(503, "overloaded", "the model's queue is full: retry shortly", request_id)
+    if isinstance(exc, _UNAVAILABLE):
+        return error_response(
+            503, "model_unavailable", "the model replica is unavailable: retry shortly", request_id
+        )
+    if isinstance(exc, RequestValidationError):
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        return error_response(422, "invalid_parameter", problems, request_id)
+    if isinstance(exc, (HTTPException, StarletteHTTPException)):
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return error_response(exc.status_code, code, str(exc.detail), request_id)
+    logger.exception("request %s failed", request_id, exc_info=exc)
+    return error_response(
+        500, "internal", "internal error; the request_id identifies it in the logs", request_id
+    )

@@ -1,0 +1,162 @@
+"""Read images and parameters from an HTTP request, enforcing the request limits.
+
+Three ways to send images, each with parameters as typed in the task's JSON schema:
+
+- ``multipart/form-data``: every file part is an image, in order; other fields are parameters.
+- a raw image body (``image/*`` or ``application/octet-stream``): one image; parameters in
+  the query string.
+- ``application/json``: the task's request schema, images as base64 strings.
+
+Query-string parameters apply to every kind; a body field of the same name wins. Every
+image's header is probed here, so an image that is not one, or one over the pixel limit,
+is refused before any work is queued.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from visionserve.config import LimitsConfig
+from visionserve.errors import (
+    BadRequest,
+    EmptyRequest,
+    InvalidBase64,
+    PayloadTooLarge,
+    ServiceError,
+    TooManyImages,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+from visionserve.imaging import probe
+
+_RAW_TYPES = ("image/", "application/octet-stream")
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    images: list[bytes]
+    params: dict[str, Any]
+    """Validated parameters other than ``images`` and ``model``, without unset ones."""
+    model: str | None
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {int(declared):,} bytes, over the limit of {limit:,}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is over the limit of {limit:,} bytes")
+        chunks.append(chunk)
+    body = b"".join(chunks)
+    # Starlette's form parser reads the body from here once the stream is consumed.
+    request._body = body
+    return body
+
+
+def _b64(value: str, index: int) -> bytes:
+    text = value.strip()
+    if text.startswith("data:"):
+        header, sep, text = text.partition(",")
+        if not sep or ";base64" not in header:
+            raise InvalidBase64(f"image {index}: a data: URI must be ';base64,'-encoded")
+    text = "".join(text.split())
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidBase64(f"image {index} is not valid base64") from None
+
+
+def _validate(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+    try:
+        return schema.model_validate(fields)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "body"
+            what = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
+            problems.append(f"{where}: {what}")
+        raise Unprocessable("; ".join(problems)) from None
+
+
+async def parse_request(request: Request, schema: type[BaseModel], limits: LimitsConfig) -> ParsedRequest:
+    """Images and validated parameters; raises a ServiceError for every bad input."""
+    fields: dict[str, Any] = dict(request.query_params)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    body = await _read_body(request, limits.max_body_bytes)
+    images: list[bytes]
+    if not body:
+        raise EmptyRequest(
+            "the request has no body: send images as multipart files, a raw image body, "
+            'or JSON {"images": [base64, ...]}'
+        )
+    if content_type == "multipart/form-data":
+        try:
+            form = await request.form(max_files=limits.max_images_per_request + 1, max_fields=64)
+        except Exception as exc:  # starlette raises its own HTTPException or MultiPartException
+            detail = str(getattr(exc, "detail", exc))
+            if "Too many files" in detail:
+                raise TooManyImages(
+                    f"more than {limits.max_images_per_request} images in one request"
+                ) from None
+            raise BadRequest(f"malformed multipart body: {detail}") from None
+        images = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                images.append(await value.read())
+            else:
+                fields[key] = value
+        if "images" in fields:
+            raise Unprocessable("'images' must be sent as file parts, not as a text field")
+        fields["images"] = []
+    elif content_type == "application/json":
+        try:
+            document = _json_object(body)
+        except ValueError as exc:
+            raise BadRequest(f"malformed JSON body: {exc}") from None
+        fields.update(document)
+        raw = fields.get("images")
+        if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
+            raise Unprocessable("'images' must be a list of base64 strings")
+        images = [_b64(item, i) for i, item in enumerate(raw)]
+        fields["images"] = []
+    elif content_type.startswith(_RAW_TYPES):
+        images = [body]
+        fields["images"] = []
+    else:
+        raise UnsupportedMediaType(
+            f"unsupported content-type {content_type or '(none)'!r}: use multipart/form-data, "
+            "application/json, or an image/* body"
+        )
+    parsed = _validate(schema, fields)
+    if not images:
+        raise EmptyRequest("the request holds no image")
+    if len(images) > limits.max_images_per_request:
+        raise TooManyImages(
+            f"{len(images)} images in one request, over the limit of {limits.max_images_per_request}"
+        )
+    for index, data in enumerate(images):
+        try:
+            probe(data, max_pixels=limits.max_image_pixels)
+        except ServiceError as exc:
+            where = f"image {index}: " if len(images) > 1 else ""
+            raise type(exc)(f"{where}{exc.message}") from None
+    params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
+    return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    document = json.loads(body)
+    if not isinstance(document, dict):
+        raise ValueError("expected a JSON object")
+    return document

@@ -1,0 +1,24 @@
+"""Model metadata for GET /v1/models, built the same way in a replica and at the ingress."""
+
+from __future__ import annotations
+
+from visionserve.config import ModelConfig
+from visionserve_client.types import ModelInfo
+
+
+def describe(cfg: ModelConfig, *, labels_count: int | None, error: str | None = None) -> ModelInfo:
+    """``labels_count`` is None while the model is not loaded (then it is not ready)."""
+    size = cfg.preprocess.input_size
+    return ModelInfo(
+        name=cfg.name,
+        task=cfg.task,
+        ready=labels_count is not None and error is None,
+        error=error,
+        labels_count=labels_count or 0,
+        input_size=(size, size),
+        weights_sha256=cfg.source.weights.sha256,
+        model_version=cfg.source.weights.sha256,
+        backend=cfg.runtime.backend,
+        device=cfg.runtime.device,
+        max_batch_size=cfg.batching.max_batch_size,
+    )

@@ -1,0 +1,62 @@
+"""Image classification: resize, center crop, softmax, top-k."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from visionserve.errors import Unprocessable
+from visionserve.imaging import DecodedImage
+from visionserve.tasks.base import Prepared, Task, normalise, resize
+from visionserve_client.types import Classification, ClassScore, ImageSize
+
+
+@dataclass(frozen=True)
+class ClassifyParams:
+    top_k: int
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits.astype(np.float64) - logits.max()
+    exp = np.exp(shifted)
+    return exp / exp.sum()
+
+
+class ClassificationTask(Task[ClassifyParams, Classification]):
+    name = "classification"
+
+    def parse_params(self, raw: dict[str, Any]) -> ClassifyParams:
+        top_k = raw.get("top_k")
+        if top_k is None:
+            top_k = min(self.cfg.defaults.top_k, len(self.labels))
+        if not 1 <= top_k <= len(self.labels):
+            raise Unprocessable(
+                f"top_k must be between 1 and {len(self.labels)} (the model's class count), got {top_k}"
+            )
+        return ClassifyParams(top_k=top_k)
+
+    def preprocess(self, image: DecodedImage) -> Prepared:
+        p = self.cfg.preprocess
+        assert p.resize is not None  # checked by ModelConfig
+        short = min(image.width, image.height)
+        width = max(p.input_size, round(image.width * p.resize / short))
+        height = max(p.input_size, round(image.height * p.resize / short))
+        pixels = resize(image.pixels, width, height)
+        top = (height - p.input_size) // 2
+        left = (width - p.input_size) // 2
+        crop = pixels[top : top + p.input_size, left : left + p.input_size]
+        return Prepared(normalise(crop, self.cfg), image.width, image.height, 1.0)
+
+    def check_output(self, output: np.ndarray) -> None:
+        if output.ndim != 2 or output.shape[1] != len(self.labels):
+            raise ValueError(f"model output {tuple(output.shape)} does not match {len(self.labels)} labels")
+
+    def postprocess(self, output: np.ndarray, item: Prepared, params: ClassifyParams) -> Classification:
+        probs = softmax(output)
+        top = np.argsort(-probs, kind="stable")[: params.top_k]
+        return Classification(
+            image=ImageSize(width=item.width, height=item.height),
+            classes=[ClassScore(index=int(i), label=self.labels[i], score=float(probs[i])) for i in top],
+        )
