@@ -1,14 +1,13 @@
 """The HTTP API v1: a FastAPI app served by the ingress deployment.
 
 The ingress validates requests and keeps images compressed; model replicas decode, batch and
-run them. Every response carries ``x-request-id`` (the caller's, if it sent a sane one).
+run them. Every response carries ``request_id``, the same as Serve's ``x-request-id``.
 
 No ``from __future__ import annotations`` here: FastAPI must resolve the route signatures at
 run time, after Serve has rewritten the class.
 """
 
 import asyncio
-import re
 import uuid
 from typing import Any
 
@@ -36,7 +35,6 @@ from visionserve_client.types import (
     Readiness,
 )
 
-_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _INFO_TIMEOUT_S = 5.0
 _ROUTE_FOR_TASK = {"classification": "/v1/classify", "detection": "/v1/detect"}
 
@@ -53,10 +51,11 @@ def _request_id(request: Request) -> str:
 
 @app.middleware("http")
 async def assign_request_id(request: Request, call_next: Any) -> Response:
-    supplied = request.headers.get("x-request-id", "")
-    request.state.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+    # Serve's proxy puts the caller's x-request-id (or one it generates) on every request and
+    # echoes it on the response; we report the same id in bodies so that logs, headers and
+    # audit records agree.
+    request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
     response: Response = await call_next(request)
-    response.headers["x-request-id"] = request.state.request_id
     return response
 
 

@@ -36,7 +36,7 @@ _UNAVAILABLE = (ActorDiedError, ActorUnavailableError, RayActorError, Deployment
 
 def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=request_id))
-    headers = {"x-request-id": request_id}
+    headers = {}
     if status in (429, 503):
         headers["retry-after"] = str(RETRY_AFTER_S)
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)

@@ -1,0 +1,47 @@
+"""Shared fixtures. The real service starts once per test session, on first use."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from visionserve.config import ServiceConfig, load_serve_file, parse_service_config
+from visionserve.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+LOCAL_CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    found = Settings.from_env()
+    if not found.model_dirs:
+        pytest.fail("VISIONSERVE_MODEL_DIR must name the folder with yolox_nano.onnx and the label files")
+    return found
+
+
+@pytest.fixture(scope="session")
+def local_config() -> ServiceConfig:
+    return parse_service_config(load_serve_file(LOCAL_CONFIG).args)
+
+
+@pytest.fixture(scope="session")
+def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of VisionServe on a real local Ray Serve, with the default config."""
+    from visionserve.local import start_local
+
+    local = start_local(LOCAL_CONFIG, port=free_port(), settings=settings, include_dashboard=False)
+    try:
+        local.wait_ready(timeout_s=240)
+        yield local.url
+    finally:
+        local.stop()

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from visionserve.config import load_serve_file, parse_service_config
+from visionserve.errors import ConfigError
+
+from .conftest import LOCAL_CONFIG
+
+
+def _args() -> dict[str, Any]:
+    return copy.deepcopy(yaml.safe_load(LOCAL_CONFIG.read_text())["applications"][0]["args"])
+
+
+def test_default_config_is_valid_and_names_both_models() -> None:
+    serve_file = load_serve_file(LOCAL_CONFIG)
+    config = parse_service_config(serve_file.args)
+    assert (serve_file.host, serve_file.port) == ("127.0.0.1", 8000)
+    assert [(m.name, m.task) for m in config.models] == [
+        ("efficientnet-lite0", "classification"),
+        ("yolox-nano", "detection"),
+    ]
+
+
+def test_unknown_key_is_named_with_its_path() -> None:
+    args = _args()
+    args["models"][1]["batching"]["max_batch"] = 4
+    with pytest.raises(ConfigError, match=r"args\.models\.1\.batching\.max_batch: unknown key"):
+        parse_service_config(args)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (("models", 0, "batching", "max_batch_size"), 0, r"models\.0\.batching\.max_batch_size"),
+        (("models", 0, "runtime", "backend"), "tensorflow", r"models\.0\.runtime\.backend"),
+        (("models", 1, "source", "weights", "sha256"), "abc", r"models\.1\.source\.weights\.sha256"),
+        (("limits", "max_images_per_request"), -1, r"limits\.max_images_per_request"),
+        (("models", 0, "name"), "bad name/..", r"models\.0\.name"),
+    ],
+)
+def test_bad_values_name_the_key(path: tuple[Any, ...], value: Any, message: str) -> None:
+    args = _args()
+    target = args
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+    with pytest.raises(ConfigError, match=message):
+        parse_service_config(args)
+
+
+def test_inconsistent_model_is_refused() -> None:
+    args = _args()
+    args["models"][1]["source"]["head"] = "logits"
+    with pytest.raises(ConfigError, match=r"needs source\.head: yolox"):
+        parse_service_config(args)
+
+
+def test_duplicate_model_names_are_refused() -> None:
+    args = _args()
+    args["models"][1]["name"] = "efficientnet-lite0"
+    with pytest.raises(ConfigError, match="repeated: efficientnet-lite0"):
+        parse_service_config(args)
+
+
+def test_serve_file_errors_are_clear(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_serve_file(tmp_path / "missing.yaml")
+    not_serve = tmp_path / "plain.yaml"
+    not_serve.write_text("models: []\n")
+    with pytest.raises(ConfigError, match="applications"):
+        load_serve_file(not_serve)
+    broken = tmp_path / "broken.yaml"
+    document = yaml.safe_load(LOCAL_CONFIG.read_text())
+    document["applications"][0]["args"]["limits"]["max_body"] = 1
+    broken.write_text(yaml.safe_dump(document))
+    with pytest.raises(ConfigError, match=r"applications\.0\.args\.limits\.max_body: unknown key"):
+        load_serve_file(broken)
