@@ -1,0 +1,74 @@
+"""`visionserve serve`: the README's start command, run as users run it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.conftest import LOCAL_CONFIG, ROOT, free_port
+from tests.helpers import image_bytes
+
+pytestmark = pytest.mark.e2e
+CLI = [sys.executable, "-m", "visionserve.cli"]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_serve_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    port = free_port()
+    log = (tmp_path / "serve.log").open("w+")
+    process = subprocess.Popen(
+        [*CLI, "serve", str(LOCAL_CONFIG), "--port", str(port), "--no-dashboard"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group, so that nothing it starts outlives the test
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        assert process.poll() is None, Path(log.name).read_text()[-3000:]
+        files = [("images", ("c.png", image_bytes("chelsea.png")))]
+        answer = httpx.post(f"http://127.0.0.1:{port}/v1/classify", files=files, timeout=60)
+        assert answer.status_code == 200
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=90) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    output = Path(log.name).read_text()
+    assert f"VisionServe on http://127.0.0.1:{port}" in output
+    assert "VisionServe stopped" in output
+    assert not _port_open(port)
+    time.sleep(2)  # Ray's workers get a moment to exit after the driver disconnects
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of its group is left
+
+
+def test_bad_config_fails_fast_naming_the_key(tmp_path: Path) -> None:
+    document = yaml.safe_load(LOCAL_CONFIG.read_text())
+    document["applications"][0]["args"]["models"][0]["batching"]["max_batch_size"] = 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(document))
+    result = subprocess.run([*CLI, "serve", str(bad)], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 2
+    assert "applications.0.args.models.0.batching.max_batch_size" in result.stderr
