@@ -45,3 +45,20 @@ def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield local.url
     finally:
         local.stop()
+
+
+ZOO_CONFIG = ROOT / "tests" / "configs" / "zoo.yaml"
+
+
+@pytest.fixture(scope="session")
+def zoo(service: str, settings: Settings) -> str:
+    """Base URL of a second application on the same Serve: every torchvision family, random weights."""
+    from visionserve.local import deploy_app
+
+    deploy_app(
+        parse_service_config(load_serve_file(ZOO_CONFIG).args),
+        name="zoo",
+        route_prefix="/zoo",
+        settings=settings,
+    )
+    return f"{service}/zoo"

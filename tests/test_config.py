@@ -17,13 +17,14 @@ def _args() -> dict[str, Any]:
     return copy.deepcopy(yaml.safe_load(LOCAL_CONFIG.read_text())["applications"][0]["args"])
 
 
-def test_default_config_is_valid_and_names_both_models() -> None:
+def test_default_config_is_valid_and_names_its_models() -> None:
     serve_file = load_serve_file(LOCAL_CONFIG)
     config = parse_service_config(serve_file.args)
     assert (serve_file.host, serve_file.port) == ("127.0.0.1", 8000)
     assert [(m.name, m.task) for m in config.models] == [
         ("efficientnet-lite0", "classification"),
         ("yolox-nano", "detection"),
+        ("selfie-segmentation", "semantic_segmentation"),
     ]
 
 
@@ -81,3 +82,18 @@ def test_serve_file_errors_are_clear(tmp_path: Path) -> None:
     broken.write_text(yaml.safe_dump(document))
     with pytest.raises(ConfigError, match=r"applications\.0\.args\.limits\.max_body: unknown key"):
         load_serve_file(broken)
+
+
+def test_weights_forms_and_their_errors() -> None:
+    args = _args()
+    args["models"][1]["source"]["weights"] = "randm"
+    with pytest.raises(ConfigError, match=r"models\.1\.source\.weights: Input should be 'random'"):
+        parse_service_config(args)
+    args = _args()
+    args["models"][1]["source"]["weights"] = {"torchvision": "Bad-Name"}
+    with pytest.raises(ConfigError, match=r"models\.1\.source\.weights\.torchvision: String should match"):
+        parse_service_config(args)
+    args = _args()
+    args["models"][1]["source"]["weights"] = "random"
+    with pytest.raises(ConfigError, match="an onnx source needs a weights file"):
+        parse_service_config(args)

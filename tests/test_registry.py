@@ -114,3 +114,74 @@ def test_labels_formats(tmp_path: Path, settings: Settings) -> None:
     bad.write_text("n01440764 tench\nnot a synset line\n")
     with pytest.raises(ValueError, match=r"bad\.txt:2"):
         read_labels(bad, "synsets")
+
+
+def test_torchvision_named_weights_are_checked_against_their_name(tmp_path: Path) -> None:
+    from visionserve.config import TorchvisionWeights
+    from visionserve.registry import resolve_torchvision
+
+    # torchvision names every file by the start of its sha256: a file that does not match is refused.
+    (tmp_path / "fasterrcnn_mobilenet_v3_large_320_fpn-907ea3f9.pth").write_bytes(b"not those weights")
+    weights = TorchvisionWeights(torchvision="FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1")
+    with pytest.raises(FileResolutionError, match="name promises a digest starting 907ea3f9"):
+        resolve_torchvision(weights, model_dirs=[tmp_path], cache_dir=tmp_path / "cache")
+    with pytest.raises(FileResolutionError, match="unknown torchvision weights"):
+        resolve_torchvision(
+            TorchvisionWeights(torchvision="NoSuch_Weights.V1"), model_dirs=[], cache_dir=tmp_path
+        )
+
+
+def test_labels_travel_with_torchvision_weights_or_config() -> None:
+    from visionserve.config import SourceConfig
+    from visionserve.registry import resolve_labels
+
+    named = SourceConfig.model_validate(
+        {
+            "kind": "torchvision",
+            "arch": "deeplabv3_mobilenet_v3_large",
+            "head": "logits_map",
+            "weights": {"torchvision": "DeepLabV3_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1"},
+        }
+    )
+    assert resolve_labels(named, model_dirs=[], cache_dir=Path("/nonexistent"))[15] == "person"
+    random_arch = SourceConfig.model_validate(
+        {
+            "kind": "torchvision",
+            "arch": "ssdlite320_mobilenet_v3_large",
+            "head": "torchvision_detection",
+            "weights": "random",
+        }
+    )
+    assert len(resolve_labels(random_arch, model_dirs=[], cache_dir=Path("/nonexistent"))) == 91
+    inline = named.model_copy(update={"labels": ["a", "b"]})
+    assert resolve_labels(inline, model_dirs=[], cache_dir=Path("/nonexistent")) == ["a", "b"]
+
+
+def test_random_weights_are_explicit_seeded_and_digested(tmp_path: Path) -> None:
+    from visionserve.config import ModelConfig
+    from visionserve.registry import load_model
+
+    def config(seed: int) -> ModelConfig:
+        return ModelConfig.model_validate(
+            {
+                "name": "r",
+                "task": "semantic_segmentation",
+                "source": {
+                    "kind": "torchvision",
+                    "arch": "lraspp_mobilenet_v3_large",
+                    "head": "logits_map",
+                    "weights": "random",
+                    "seed": seed,
+                    "labels": ["background", "thing"],
+                },
+                "preprocess": {"input_size": 64},
+                "runtime": {"backend": "torch", "threads": 1},
+            }
+        )
+
+    labels = ["background", "thing"]
+    first = load_model(config(0), labels, model_dirs=[], cache_dir=tmp_path)
+    again = load_model(config(0), labels, model_dirs=[], cache_dir=tmp_path)
+    other = load_model(config(1), labels, model_dirs=[], cache_dir=tmp_path)
+    assert first.version == again.version != other.version
+    assert len(first.version) == 64

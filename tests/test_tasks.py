@@ -136,3 +136,55 @@ def test_detection_params_are_bounded(detector: YoloxDetectionTask) -> None:
         detector.parse_params({"score_threshold": 1.5})
     defaults = detector.parse_params({})
     assert (defaults.score_threshold, defaults.iou_threshold, defaults.max_detections) == (0.3, 0.45, 100)
+
+
+def _segmenter(head: str, labels: list[str]) -> Any:
+    from visionserve.tasks import SemanticSegmentationTask
+
+    config = _model(0).model_dump()
+    config.update(
+        task="semantic_segmentation",
+        source={"kind": "onnx", "head": head, "weights": config["source"]["weights"], "labels": labels},
+        runtime={"backend": "onnxruntime"},
+        preprocess={"input_size": 8},
+    )
+    return SemanticSegmentationTask(ModelConfig.model_validate(config), labels)
+
+
+def test_semantic_masks_follow_the_upsampled_probabilities() -> None:
+    from visionserve.tasks import Prepared
+    from visionserve.tasks.masks import decode_rle
+
+    task = _segmenter("mask_sigmoid", ["background", "person"])
+    foreground = np.zeros((1, 4, 4), dtype=np.float32)
+    foreground[0, :, 2:] = 1.0  # right half
+    item = Prepared(np.zeros((3, 4, 4), np.float32), width=8, height=6, scale=1.0)
+    result = task.postprocess(foreground, item, task.parse_params({"include_label_map": True}))
+    shares = {c.label: c.pixel_share for c in result.classes}
+    assert shares == {"background": 0.5, "person": 0.5}
+    person = next(c for c in result.classes if c.label == "person")
+    assert person.mask is not None
+    mask = decode_rle(person.mask)
+    assert mask.shape == (6, 8)
+    assert mask[:, 4:].all()
+    assert not mask[:, :4].any()
+    only = task.postprocess(
+        foreground, item, task.parse_params({"classes": ["person"], "include_masks": False})
+    )
+    assert [(c.label, c.mask) for c in only.classes] == [("person", None)]
+    with pytest.raises(Unprocessable, match="unknown class 'cat'"):
+        task.parse_params({"classes": ["cat"]})
+
+
+def test_logits_map_uses_a_softmax_over_classes() -> None:
+    from visionserve.tasks import Prepared
+
+    task = _segmenter("logits_map", ["a", "b", "c"])
+    logits = np.zeros((3, 2, 2), dtype=np.float32)
+    logits[2] = 5.0
+    item = Prepared(np.zeros((3, 2, 2), np.float32), width=2, height=2, scale=1.0)
+    result = task.postprocess(logits, item, task.parse_params({}))
+    assert [c.label for c in result.classes] == ["c"]
+    assert result.classes[0].score == pytest.approx(np.exp(5) / (2 + np.exp(5)), rel=1e-5)
+    with pytest.raises(ValueError, match="not \\(N, 3, h, w\\)"):
+        task.check_output({"out": np.zeros((1, 2, 4, 4), np.float32)})

@@ -8,12 +8,13 @@ the ``ServiceConfig`` below. Unknown keys and bad values are errors that name th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, ValidationError, model_validator
 
 from visionserve.errors import ConfigError
+from visionserve_client.types import TaskName
 
 SHA256_PATTERN = r"^[0-9a-f]{64}$"
 
@@ -48,14 +49,88 @@ class LabelsSource(FileSource):
     )
 
 
-class SourceConfig(_Strict):
-    kind: Literal["efficientnet_lite", "onnx"] = Field(description="Which loader builds the model.")
-    arch: str | None = Field(default=None, description="Architecture name for torch loaders.")
-    head: Literal["logits", "yolox"] = Field(
-        default="logits", description="Output layout: class logits, or a YOLOX grid (N, A, 5 + C)."
+class TorchvisionWeights(_Strict):
+    """Weights named by torchvision's registry: URL, hash and categories come with the name."""
+
+    torchvision: str = Field(
+        pattern=r"^[A-Za-z0-9_]+_Weights\.[A-Za-z0-9_]+$",
+        description="e.g. FasterRCNN_ResNet50_FPN_Weights.COCO_V1",
     )
-    weights: FileSource
-    labels: LabelsSource
+    sha256: str | None = Field(
+        default=None,
+        pattern=SHA256_PATTERN,
+        description="Full sha256; without it, torchvision's hash prefix in the file name is checked.",
+    )
+
+
+Head = Literal[
+    "logits", "yolox", "torchvision_detection", "torchvision_instances", "mask_sigmoid", "logits_map"
+]
+
+HEADS_FOR_TASK: dict[str, tuple[str, ...]] = {
+    "classification": ("logits",),
+    "detection": ("yolox", "torchvision_detection"),
+    "semantic_segmentation": ("mask_sigmoid", "logits_map"),
+    "instance_segmentation": ("torchvision_instances",),
+}
+
+
+def _weights_kind(value: Any) -> str:
+    if isinstance(value, str):
+        return "<random>"
+    if (isinstance(value, dict) and "torchvision" in value) or isinstance(value, TorchvisionWeights):
+        return "<torchvision>"
+    return "<file>"
+
+
+def _labels_kind(value: Any) -> str:
+    return "<list>" if isinstance(value, (list, tuple)) else "<file>"
+
+
+# Tagged unions, so that a mistake is reported against the one form the value was meant as.
+WeightsSpec = Annotated[
+    Annotated[FileSource, Tag("<file>")]
+    | Annotated[TorchvisionWeights, Tag("<torchvision>")]
+    | Annotated[Literal["random"], Tag("<random>")],
+    Discriminator(_weights_kind),
+]
+LabelsSpec = Annotated[
+    Annotated[LabelsSource, Tag("<file>")] | Annotated[list[str], Tag("<list>")],
+    Discriminator(_labels_kind),
+]
+
+
+class SourceConfig(_Strict):
+    kind: Literal["efficientnet_lite", "onnx", "torchvision"] = Field(
+        description="Which loader builds the model."
+    )
+    arch: str | None = Field(default=None, description="Architecture name for torch loaders.")
+    head: Head = Field(default="logits", description="The layout of the model's output.")
+    weights: WeightsSpec = Field(
+        description="A file, torchvision's named weights, or 'random' (explicit, for tests and demos)."
+    )
+    seed: int = Field(default=0, ge=0, description="Seed of random weights.")
+    labels: LabelsSpec | None = Field(
+        default=None,
+        description="A labels file, an inline list, or none to use torchvision's categories.",
+    )
+    options: dict[str, int | float | str | bool] = Field(
+        default_factory=dict, description="Keyword arguments for the torchvision model builder."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> SourceConfig:
+        if self.kind in ("efficientnet_lite", "torchvision") and not self.arch:
+            raise ValueError(f"source.kind {self.kind} needs source.arch")
+        if self.kind == "onnx" and not isinstance(self.weights, FileSource):
+            raise ValueError("an onnx source needs a weights file")
+        if self.kind != "torchvision" and isinstance(self.weights, TorchvisionWeights):
+            raise ValueError("torchvision weights need source.kind: torchvision")
+        if self.kind != "torchvision" and self.labels is None:
+            raise ValueError("source.labels is required unless torchvision provides the categories")
+        if self.options and self.kind != "torchvision":
+            raise ValueError("source.options only apply to torchvision builders")
+        return self
 
 
 class RuntimeConfig(_Strict):
@@ -94,9 +169,14 @@ class DeploymentConfig(_Strict):
 
 
 class PreprocessConfig(_Strict):
-    input_size: int = Field(ge=8, le=4096, description="Square side the model runs at.")
+    input_size: int | None = Field(
+        default=None, ge=8, le=4096, description="Square side the model runs at; none: any size."
+    )
     resize: int | None = Field(
         default=None, ge=8, le=8192, description="Classification: shorter side before center crop."
+    )
+    max_size: int = Field(
+        default=1333, ge=32, le=8192, description="Any-size models: longer side cap before the model."
     )
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
@@ -110,13 +190,14 @@ class PreprocessConfig(_Strict):
 class TaskDefaults(_Strict):
     top_k: int = Field(default=5, ge=1, le=1000)
     score_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
+    mask_threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="Mask probability cut.")
     iou_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     max_detections: int = Field(default=100, ge=1, le=1000)
 
 
 class ModelConfig(_Strict):
     name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
-    task: Literal["classification", "detection"]
+    task: TaskName
     source: SourceConfig
     preprocess: PreprocessConfig
     runtime: RuntimeConfig
@@ -126,13 +207,15 @@ class ModelConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
-        if self.source.kind == "onnx" and self.runtime.backend != "onnxruntime":
-            raise ValueError("an onnx source needs runtime.backend: onnxruntime")
-        expected_head = {"classification": "logits", "detection": "yolox"}[self.task]
-        if self.source.head != expected_head:
-            raise ValueError(f"task {self.task} needs source.head: {expected_head}")
-        if self.source.kind == "efficientnet_lite" and self.runtime.backend != "torch":
-            raise ValueError("an efficientnet_lite source needs runtime.backend: torch")
+        heads = HEADS_FOR_TASK[self.task]
+        if self.source.head not in heads:
+            raise ValueError(f"task {self.task} needs source.head: {' or '.join(heads)}")
+        backend = "onnxruntime" if self.source.kind == "onnx" else "torch"
+        if self.runtime.backend != backend:
+            raise ValueError(f"a {self.source.kind} source needs runtime.backend: {backend}")
+        fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map")
+        if fixed_size and self.preprocess.input_size is None:
+            raise ValueError(f"head {self.source.head} needs preprocess.input_size")
         if self.task == "classification" and self.preprocess.resize is None:
             raise ValueError("classification needs preprocess.resize (shorter side before crop)")
         return self
@@ -173,7 +256,9 @@ class ServiceConfig(_Strict):
 def _describe(error: ValidationError, prefix: str) -> str:
     lines = []
     for item in error.errors():
-        where = ".".join(str(part) for part in (prefix, *item["loc"]) if part != "")
+        parts = (prefix, *item["loc"])
+        # Union tags ("<file>") and validator names are pydantic's, not the config's keys.
+        where = ".".join(str(p) for p in parts if p != "" and not str(p).startswith(("<", "function-")))
         what = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
         lines.append(f"{where}: {what}")
     return "; ".join(lines)

@@ -15,8 +15,8 @@ import numpy as np
 from pydantic import BaseModel
 
 from visionserve.config import ModelConfig
-from visionserve.imaging import decode
-from visionserve.registry import build_runner, read_labels, resolve_file
+from visionserve.imaging import DecodedImage, decode
+from visionserve.registry import load_model, resolve_labels
 from visionserve.tasks import Prepared, task_for
 
 
@@ -25,21 +25,16 @@ class ModelEngine:
         started = time.perf_counter()
         self.cfg = cfg
         dirs = list(model_dirs)
-        weights = resolve_file(cfg.source.weights, model_dirs=dirs, cache_dir=cache_dir)
-        labels_file = resolve_file(cfg.source.labels, model_dirs=dirs, cache_dir=cache_dir)
-        self.labels = read_labels(labels_file, cfg.source.labels.format)
+        self.labels = resolve_labels(cfg.source, model_dirs=dirs, cache_dir=cache_dir)
         self.task = task_for(cfg, self.labels)
-        self.runner = build_runner(cfg, weights)
+        loaded = load_model(cfg, self.labels, model_dirs=dirs, cache_dir=cache_dir)
+        self.runner = loaded.runner
+        self.version = loaded.version
         # A first batch both warms the runtime up and proves that the model's output fits the
         # task and the label set: weights and labels that drifted apart fail here, at load.
-        size = cfg.preprocess.input_size
-        self.task.check_output(self.runner.run(np.zeros((1, 3, size, size), dtype=np.float32)))
+        gray = DecodedImage(pixels=np.full((64, 64, 3), 128, dtype=np.uint8), format="PNG")
+        self.task.check_output(self.runner.run(self.task.collate([self.task.preprocess(gray)])))
         self.load_seconds = time.perf_counter() - started
-
-    @property
-    def version(self) -> str:
-        """The weights digest, verified at load."""
-        return self.cfg.source.weights.sha256
 
     def parse_params(self, raw: dict[str, Any]) -> Any:
         return self.task.parse_params(raw)
@@ -50,5 +45,5 @@ class ModelEngine:
 
     def infer(self, items: Sequence[Prepared], params: Sequence[Any]) -> list[BaseModel]:
         """Run prepared images as one batch; each keeps its own request's parameters."""
-        outputs = self.runner.run(np.stack([item.tensor for item in items]))
+        outputs = self.task.split(self.runner.run(self.task.collate(items)), len(items))
         return [self.task.postprocess(outputs[i], items[i], params[i]) for i in range(len(items))]

@@ -52,6 +52,27 @@ class LocalService:
         ray.shutdown()
 
 
+def deploy_app(
+    config: ServiceConfig,
+    *,
+    name: str = APP_NAME,
+    route_prefix: str = "/",
+    settings: Settings | None = None,
+) -> None:
+    """Deploy (or update) one VisionServe application on the running Serve instance."""
+    from ray import serve
+    from ray.serve.schema import LoggingConfig
+
+    from visionserve.app import build
+
+    serve.run(
+        build(config, settings),
+        name=name,
+        route_prefix=route_prefix,
+        logging_config=LoggingConfig(enable_access_log=False),
+    )
+
+
 def start_local(
     config: str | Path | ServiceConfig,
     *,
@@ -77,8 +98,6 @@ def start_local(
     from ray import serve
     from ray.serve.schema import LoggingConfig
 
-    from visionserve.app import build
-
     ray.init(
         address="local",
         num_cpus=num_cpus,
@@ -87,14 +106,11 @@ def start_local(
         logging_level=logging.WARNING,
     )
     try:
-        logging_config = LoggingConfig(enable_access_log=False)
-        serve.start(http_options={"host": host, "port": port}, logging_config=logging_config)
-        serve.run(
-            build(service_config, settings),
-            name=APP_NAME,
-            route_prefix="/",
-            logging_config=logging_config,
+        serve.start(
+            http_options={"host": host, "port": port},
+            logging_config=LoggingConfig(enable_access_log=False),
         )
+        deploy_app(service_config, settings=settings)
     except BaseException:
         serve.shutdown()
         ray.shutdown()

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from visionserve.config import ModelConfig
+from visionserve.config import FileSource, ModelConfig
 from visionserve_client.types import ModelInfo
 
 
-def describe(cfg: ModelConfig, *, labels_count: int | None, error: str | None = None) -> ModelInfo:
-    """``labels_count`` is None while the model is not loaded (then it is not ready)."""
+def describe(
+    cfg: ModelConfig, *, labels_count: int | None, version: str | None = None, error: str | None = None
+) -> ModelInfo:
+    """``labels_count`` is None while the model is not loaded (then it is not ready).
+
+    ``version`` is the loaded weights' digest; before loading, the config's sha256 if it has one.
+    """
+    if version is None:
+        weights = cfg.source.weights
+        version = weights.sha256 if isinstance(weights, FileSource) else ""
     size = cfg.preprocess.input_size
     return ModelInfo(
         name=cfg.name,
@@ -15,9 +23,9 @@ def describe(cfg: ModelConfig, *, labels_count: int | None, error: str | None = 
         ready=labels_count is not None and error is None,
         error=error,
         labels_count=labels_count or 0,
-        input_size=(size, size),
-        weights_sha256=cfg.source.weights.sha256,
-        model_version=cfg.source.weights.sha256,
+        input_size=(size, size) if size else None,
+        weights_sha256=version or "",
+        model_version=version or "",
         backend=cfg.runtime.backend,
         device=cfg.runtime.device,
         max_batch_size=cfg.batching.max_batch_size,

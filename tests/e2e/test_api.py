@@ -160,7 +160,9 @@ def test_models_and_health(service: str) -> None:
     assert httpx.get(f"{service}/healthz", timeout=10).json() == {"status": "ok"}
     ready = httpx.get(f"{service}/readyz", timeout=30)
     assert ready.status_code == 200
-    assert ready.json()["models"] == {"efficientnet-lite0": True, "yolox-nano": True}
+    assert ready.json()["models"] == dict.fromkeys(
+        ["efficientnet-lite0", "yolox-nano", "selfie-segmentation"], True
+    )
 
 
 def test_request_id_is_echoed_or_assigned(service: str) -> None:

@@ -22,6 +22,7 @@ from visionserve_client.types import (
     ModelInfo,
     ModelList,
     Readiness,
+    SegmentResponse,
 )
 
 ImageInput = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
@@ -53,6 +54,31 @@ def _files(images: ImageInput | Sequence[ImageInput]) -> list[tuple[str, tuple[s
 
 def _form(**params: Any) -> dict[str, str]:
     return {key: str(value) for key, value in params.items() if value is not None}
+
+
+def _segment_form(
+    model: str | None,
+    classes: Sequence[str] | None,
+    include_masks: bool | None,
+    include_label_map: bool | None,
+    include_scores: bool | None,
+    score_threshold: float | None,
+    mask_threshold: float | None,
+    max_detections: int | None,
+) -> dict[str, str]:
+    flags = {
+        "include_masks": include_masks,
+        "include_label_map": include_label_map,
+        "include_scores": include_scores,
+    }
+    return _form(
+        model=model,
+        classes=",".join(classes) if classes is not None else None,
+        score_threshold=score_threshold,
+        mask_threshold=mask_threshold,
+        max_detections=max_detections,
+        **{k: str(v).lower() for k, v in flags.items() if v is not None},
+    )
 
 
 def _parse(response: httpx.Response, schema: type[_T]) -> _T:
@@ -142,6 +168,39 @@ class VisionServe:
             timeout=timeout or self._http.timeout,
         )
 
+    def segment(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        classes: Sequence[str] | None = None,
+        include_masks: bool | None = None,
+        include_label_map: bool | None = None,
+        include_scores: bool | None = None,
+        score_threshold: float | None = None,
+        mask_threshold: float | None = None,
+        max_detections: int | None = None,
+        timeout: float | None = None,
+    ) -> SegmentResponse:
+        """Semantic classes or object instances with RLE masks for each image, in input order."""
+        return self._request(
+            "POST",
+            "/v1/segment",
+            SegmentResponse,
+            files=_files(images),
+            data=_segment_form(
+                model,
+                classes,
+                include_masks,
+                include_label_map,
+                include_scores,
+                score_threshold,
+                mask_threshold,
+                max_detections,
+            ),
+            timeout=timeout or self._http.timeout,
+        )
+
     def models(self, *, timeout: float | None = None) -> ModelList:
         return self._request("GET", "/v1/models", ModelList, timeout=timeout or self._http.timeout)
 
@@ -225,6 +284,39 @@ class AsyncVisionServe:
             DetectResponse,
             files=_files(images),
             data=params,
+            timeout=timeout or self._http.timeout,
+        )
+
+    async def segment(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        classes: Sequence[str] | None = None,
+        include_masks: bool | None = None,
+        include_label_map: bool | None = None,
+        include_scores: bool | None = None,
+        score_threshold: float | None = None,
+        mask_threshold: float | None = None,
+        max_detections: int | None = None,
+        timeout: float | None = None,
+    ) -> SegmentResponse:
+        """Semantic classes or object instances with RLE masks for each image, in input order."""
+        return await self._request(
+            "POST",
+            "/v1/segment",
+            SegmentResponse,
+            files=_files(images),
+            data=_segment_form(
+                model,
+                classes,
+                include_masks,
+                include_label_map,
+                include_scores,
+                score_threshold,
+                mask_threshold,
+                max_detections,
+            ),
             timeout=timeout or self._http.timeout,
         )
 

@@ -8,6 +8,8 @@ Data contracts:
 - Boxes are ``[x1, y1, x2, y2]`` in pixels of the ORIGINAL image as displayed (after its
   EXIF orientation is applied), with ``0 <= x1 <= x2 <= width`` and ``0 <= y1 <= y2 <= height``.
 - Scores are probabilities in ``[0, 1]``.
+- Masks are COCO run-length encodings (``RLE``) at the original image size; a label map is a
+  base64 PNG whose pixel values are class indices (8-bit, or 16-bit past 255 classes).
 - ``model_version`` is the sha256 of the model's weights file: two responses with the same
   ``model_version`` came from the same weights.
 - Images travel compressed (JPEG, PNG, WebP, BMP, GIF, TIFF); in JSON bodies as base64,
@@ -16,11 +18,11 @@ Data contracts:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TaskName = Literal["classification", "detection"]
+TaskName = Literal["classification", "detection", "semantic_segmentation", "instance_segmentation"]
 
 MAX_TOP_K = 1000
 """Upper bound of ``top_k`` on the wire; a model may allow fewer (its label count)."""
@@ -55,6 +57,26 @@ class DetectRequest(_Schema):
     max_detections: int | None = Field(
         default=None, ge=1, le=1000, description="Most detections returned per image."
     )
+
+
+class SegmentRequest(_Schema):
+    """JSON body of ``POST /v1/segment`` (semantic and instance segmentation models)."""
+
+    images: list[str] = Field(description="Base64-encoded image files (or data: URIs), in order.")
+    model: str | None = Field(default=None, description="Model name; default: the first segmenter.")
+    classes: list[str] | None = Field(
+        default=None, max_length=1000, description="Only these labels (unknown labels are an error)."
+    )
+    include_masks: bool | None = Field(default=None, description="Masks as RLE (default true).")
+    include_label_map: bool | None = Field(
+        default=None, description="Semantic: the whole label map as a PNG (default false)."
+    )
+    include_scores: bool | None = Field(
+        default=None, description="Semantic: each class's probability map as an 8-bit PNG."
+    )
+    score_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Instances.")
+    mask_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
+    max_detections: int | None = Field(default=None, ge=1, le=1000, description="Instances.")
 
 
 # ---------------------------------------------------------------- results
@@ -94,6 +116,54 @@ class DetectionResult(_Schema):
     detections: list[Detection]
 
 
+class RLE(_Schema):
+    """COCO run-length encoding of a binary mask, as pycocotools writes it (column-major)."""
+
+    size: tuple[int, int] = Field(description="(height, width) of the mask: the original image.")
+    counts: str
+
+
+class SegmentClass(_Schema):
+    index: int = Field(ge=0)
+    label: str
+    pixel_share: float = Field(ge=0.0, le=1.0, description="Share of the image's pixels.")
+    score: float = Field(ge=0.0, le=1.0, description="Mean probability over the class's pixels.")
+    mask: RLE | None = None
+
+
+class SemanticSegmentation(_Schema):
+    """Classes present in one image, largest first."""
+
+    kind: Literal["semantic"] = "semantic"
+    image: ImageSize
+    classes: list[SegmentClass]
+    label_map_png: str | None = Field(default=None, description="base64 PNG of class indices.")
+    score_maps_png: dict[str, str] | None = Field(
+        default=None, description="label -> base64 8-bit PNG of its probability (255 = 1.0)."
+    )
+
+
+class Instance(_Schema):
+    box: tuple[float, float, float, float] = Field(
+        description="[x1, y1, x2, y2] in pixels of the original image, clipped to it."
+    )
+    label: str
+    class_index: int = Field(ge=0)
+    score: float = Field(ge=0.0, le=1.0)
+    mask: RLE | None = None
+
+
+class InstanceSegmentation(_Schema):
+    """Object instances in one image, best score first."""
+
+    kind: Literal["instance"] = "instance"
+    image: ImageSize
+    instances: list[Instance]
+
+
+SegmentationResult = Annotated[SemanticSegmentation | InstanceSegmentation, Field(discriminator="kind")]
+
+
 class _Response(_Schema):
     request_id: str
     model: str
@@ -108,6 +178,10 @@ class DetectResponse(_Response):
     results: list[DetectionResult] = Field(description="One entry per input image, in order.")
 
 
+class SegmentResponse(_Response):
+    results: list[SegmentationResult] = Field(description="One entry per input image, in order.")
+
+
 # ---------------------------------------------------------------- metadata and health
 
 
@@ -117,7 +191,9 @@ class ModelInfo(_Schema):
     ready: bool
     error: str | None = Field(default=None, description="Why the model is not ready, if it is not.")
     labels_count: int = Field(ge=0)
-    input_size: tuple[int, int] = Field(description="(height, width) the model runs at.")
+    input_size: tuple[int, int] | None = Field(
+        description="(height, width) the model runs at; none for models that take any size."
+    )
     weights_sha256: str
     model_version: str
     backend: str

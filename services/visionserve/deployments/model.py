@@ -55,8 +55,9 @@ class ModelDeployment:
         self._infer_batch.set_batch_wait_timeout_s(cfg.batching.wait_ms / 1000.0)
 
     def info(self) -> ModelInfo:
-        labels = len(self._engine.labels) if self._engine else None
-        return describe(self._cfg, labels_count=labels, error=self._error)
+        if self._engine is None:
+            return describe(self._cfg, labels_count=None, error=self._error)
+        return describe(self._cfg, labels_count=len(self._engine.labels), version=self._engine.version)
 
     def _ready_engine(self) -> ModelEngine:
         if self._engine is None:

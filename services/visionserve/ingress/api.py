@@ -33,15 +33,23 @@ from visionserve_client.types import (
     ModelInfo,
     ModelList,
     Readiness,
+    SegmentRequest,
+    SegmentResponse,
 )
 
 _INFO_TIMEOUT_S = 5.0
-_ROUTE_FOR_TASK = {"classification": "/v1/classify", "detection": "/v1/detect"}
+_ROUTE_FOR_TASK = {
+    "classification": "/v1/classify",
+    "detection": "/v1/detect",
+    "semantic_segmentation": "/v1/segment",
+    "instance_segmentation": "/v1/segment",
+}
+_SEGMENTATION = ("semantic_segmentation", "instance_segmentation")
 
 app = FastAPI(
     title="VisionServe",
     version=__version__,
-    description="Computer-vision models on Ray Serve: classify and detect images.",
+    description="Computer-vision models on Ray Serve: classify, detect and segment images.",
 )
 
 
@@ -113,26 +121,28 @@ class Ingress:
         self._config = ServiceConfig.model_validate(config)
         self._handles = handles
 
-    def _model_for(self, name: str | None, task: str) -> ModelConfig:
+    def _model_for(self, name: str | None, tasks: tuple[str, ...]) -> ModelConfig:
+        wanted = " or ".join(t.replace("_", " ") for t in tasks)
         if name is None:
             for model in self._config.models:
-                if model.task == task:
+                if model.task in tasks:
                     return model
-            raise ModelNotFound(f"no {task} model is configured")
+            raise ModelNotFound(f"no {wanted} model is configured")
         model = self._config.model(name)
         if model is None:
             names = ", ".join(m.name for m in self._config.models)
             raise ModelNotFound(f"unknown model {name!r}; available: {names}")
-        if model.task != task:
+        if model.task not in tasks:
             raise TaskMismatch(
-                f"model {name!r} is a {model.task} model, not {task}: use POST {_ROUTE_FOR_TASK[model.task]}"
+                f"model {name!r} is a {model.task.replace('_', ' ')} model, not {wanted}: "
+                f"use POST {_ROUTE_FOR_TASK[model.task]}"
             )
         return model
 
-    async def _predict(self, request: Request, schema: type[Any], task: str) -> dict[str, Any]:
+    async def _predict(self, request: Request, schema: type[Any], tasks: tuple[str, ...]) -> dict[str, Any]:
         limits = self._config.limits
         parsed = await parse_request(request, schema, limits)
-        model = self._model_for(parsed.model, task)
+        model = self._model_for(parsed.model, tasks)
         handle = self._handles[model.name]
         try:
             output = await asyncio.wait_for(
@@ -151,12 +161,18 @@ class Ingress:
     @app.post("/v1/classify", response_model=ClassifyResponse, openapi_extra=_body_doc(ClassifyRequest))
     async def classify(self, request: Request) -> ClassifyResponse:
         """Top-k classes for each image, in input order."""
-        return ClassifyResponse(**await self._predict(request, ClassifyRequest, "classification"))
+        return ClassifyResponse(**await self._predict(request, ClassifyRequest, ("classification",)))
 
     @app.post("/v1/detect", response_model=DetectResponse, openapi_extra=_body_doc(DetectRequest))
     async def detect(self, request: Request) -> DetectResponse:
         """Objects in each image: boxes [x1, y1, x2, y2] in original pixels, label, score."""
-        return DetectResponse(**await self._predict(request, DetectRequest, "detection"))
+        return DetectResponse(**await self._predict(request, DetectRequest, ("detection",)))
+
+    @app.post("/v1/segment", response_model=SegmentResponse, openapi_extra=_body_doc(SegmentRequest))
+    async def segment(self, request: Request) -> SegmentResponse:
+        """Semantic segmentation (classes with pixel share and RLE masks, label map on request)
+        or instance segmentation (boxes, labels, scores, RLE masks), by the model's kind."""
+        return SegmentResponse(**await self._predict(request, SegmentRequest, _SEGMENTATION))
 
     async def _info(self, model: ModelConfig) -> ModelInfo:
         try:

@@ -91,7 +91,8 @@ def _validate(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
 
 async def parse_request(request: Request, schema: type[BaseModel], limits: LimitsConfig) -> ParsedRequest:
     """Images and validated parameters; raises a ServiceError for every bad input."""
-    fields: dict[str, Any] = dict(request.query_params)
+    list_fields = _list_fields(schema)
+    fields: dict[str, Any] = _collect(request.query_params.multi_items(), list_fields)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await _read_body(request, limits.max_body_bytes)
     images: list[bytes]
@@ -111,11 +112,13 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
                 ) from None
             raise BadRequest(f"malformed multipart body: {detail}") from None
         images = []
+        texts = []
         for key, value in form.multi_items():
             if isinstance(value, UploadFile):
                 images.append(await value.read())
             else:
-                fields[key] = value
+                texts.append((key, value))
+        fields.update(_collect(texts, list_fields))
         if "images" in fields:
             raise Unprocessable("'images' must be sent as file parts, not as a text field")
         fields["images"] = []
@@ -153,6 +156,25 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
             raise type(exc)(f"{where}{exc.message}") from None
     params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
     return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
+
+
+def _list_fields(schema: type[BaseModel]) -> set[str]:
+    return {
+        name
+        for name, field in schema.model_fields.items()
+        if name != "images" and "list[" in str(field.annotation)
+    }
+
+
+def _collect(items: list[tuple[str, str]], list_fields: set[str]) -> dict[str, Any]:
+    """Text fields to values; list fields may repeat or hold comma-separated values."""
+    fields: dict[str, Any] = {}
+    for key, value in items:
+        if key in list_fields:
+            fields.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
+        else:
+            fields[key] = value
+    return fields
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -1,7 +1,16 @@
 """Model files, label sets and loaders. No Ray."""
 
-from visionserve.registry.files import FileResolutionError, resolve_file, sha256_of
-from visionserve.registry.labels import read_labels
-from visionserve.registry.loaders import build_runner
+from visionserve.registry.files import FileResolutionError, resolve_file, resolve_torchvision, sha256_of
+from visionserve.registry.labels import read_labels, resolve_labels
+from visionserve.registry.loaders import LoadedModel, load_model
 
-__all__ = ["FileResolutionError", "build_runner", "read_labels", "resolve_file", "sha256_of"]
+__all__ = [
+    "FileResolutionError",
+    "LoadedModel",
+    "load_model",
+    "read_labels",
+    "resolve_file",
+    "resolve_labels",
+    "resolve_torchvision",
+    "sha256_of",
+]

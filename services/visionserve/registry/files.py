@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
 import tempfile
 import urllib.request
 from pathlib import Path
 
-from visionserve.config import FileSource
+from visionserve.config import FileSource, TorchvisionWeights
 
 _CHUNK = 1 << 20
 
@@ -33,11 +34,12 @@ def sha256_of(path: Path) -> str:
 
 
 def _verified(path: Path, expected: str) -> Path:
+    """``expected`` is a whole sha256, or a prefix of one (torchvision names files by it)."""
     actual = sha256_of(path)
-    if actual != expected:
+    if not actual.startswith(expected):
+        what = "config expects" if len(expected) == 64 else "its name promises a digest starting"
         raise FileResolutionError(
-            f"{path}: sha256 is {actual}, config expects {expected}; "
-            "replace the file or fix the sha256 in the config"
+            f"{path}: sha256 is {actual}, {what} {expected}; replace the file or fix the sha256 in the config"
         )
     return path
 
@@ -98,3 +100,43 @@ def resolve_file(
             f"{cache_dir}, and no url is configured to download it"
         )
     return _download(source.url, cached, source.sha256, download_timeout_s)
+
+
+_TORCHVISION_NAME = re.compile(r"-([0-9a-f]{8,64})\.pth$")
+
+
+def resolve_torchvision(
+    weights: TorchvisionWeights,
+    *,
+    model_dirs: list[Path],
+    cache_dir: Path,
+    download_timeout_s: float = 600.0,
+) -> Path:
+    """A local, verified file for weights named in torchvision's registry.
+
+    With a configured sha256 the file is checked in full; otherwise against the digest prefix
+    that torchvision puts in every file name, as torchvision itself does.
+    """
+    from torchvision.models import get_weight
+
+    try:
+        url = str(get_weight(weights.torchvision).url)
+    except (ValueError, KeyError, AttributeError) as exc:
+        raise FileResolutionError(f"unknown torchvision weights {weights.torchvision!r}: {exc}") from None
+    name = url.rsplit("/", 1)[-1]
+    if weights.sha256 is not None:
+        return resolve_file(
+            FileSource(file=name, sha256=weights.sha256, url=url),
+            model_dirs=model_dirs,
+            cache_dir=cache_dir,
+            download_timeout_s=download_timeout_s,
+        )
+    match = _TORCHVISION_NAME.search(name)
+    if match is None:
+        raise FileResolutionError(f"{name} carries no digest in its name: set weights.sha256")
+    prefix = match.group(1)
+    for folder in [*model_dirs, cache_dir / "torchvision"]:
+        candidate = folder / name
+        if candidate.is_file():
+            return _verified(candidate, prefix)
+    return _download(url, cache_dir / "torchvision" / name, prefix, download_timeout_s)

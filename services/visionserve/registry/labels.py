@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from visionserve.config import LabelsSource, SourceConfig, TorchvisionWeights
+
 
 def read_labels(path: Path, fmt: Literal["lines", "synsets"]) -> list[str]:
     """Labels in model output order.
@@ -25,3 +27,29 @@ def read_labels(path: Path, fmt: Literal["lines", "synsets"]) -> list[str]:
     if not labels:
         raise ValueError(f"{path}: no labels")
     return labels
+
+
+def torchvision_categories(source: SourceConfig) -> list[str]:
+    """Categories that travel with torchvision weights (the named ones, else the arch's default)."""
+    from torchvision.models import get_model_weights, get_weight
+
+    if isinstance(source.weights, TorchvisionWeights):
+        weights = get_weight(source.weights.torchvision)
+    else:
+        weights = get_model_weights(str(source.arch)).DEFAULT  # type: ignore[attr-defined]
+    categories = weights.meta.get("categories")
+    if not categories:
+        raise ValueError(f"{weights} carries no categories: set source.labels")
+    return list(categories)
+
+
+def resolve_labels(source: SourceConfig, *, model_dirs: list[Path], cache_dir: Path) -> list[str]:
+    """The model's labels in output order, from wherever the config says they travel."""
+    from visionserve.registry.files import resolve_file
+
+    if isinstance(source.labels, list):
+        return list(source.labels)
+    if isinstance(source.labels, LabelsSource):
+        path = resolve_file(source.labels, model_dirs=model_dirs, cache_dir=cache_dir)
+        return read_labels(path, source.labels.format)
+    return torchvision_categories(source)

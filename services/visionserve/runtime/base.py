@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 
 class Runner(Protocol):
-    """Runs one batch through a model: float32 NCHW in, the model's first output out."""
+    """Runs one batch: float32 (N, 3, H, W), or a list of (3, H, W) for any-size models.
+
+    Returns the model's output as numpy arrays: one array, or the dicts and lists the model
+    returns (torchvision detectors: one dict per image).
+    """
 
     backend: str
     device: str
 
-    def run(self, batch: np.ndarray) -> np.ndarray: ...
+    def run(self, batch: np.ndarray | list[np.ndarray]) -> Any: ...

@@ -33,7 +33,9 @@ class OnnxRunner:
         # Exported graphs often fix the batch dimension to 1: run those one item at a time.
         self._fixed_batch = model_input.shape[0] if isinstance(model_input.shape[0], int) else None
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    def run(self, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:
+        if isinstance(batch, list):
+            batch = np.stack(batch)
         if self._fixed_batch is None or self._fixed_batch == len(batch):
             return self._session.run(None, {self._input_name: batch})[0]
         if self._fixed_batch != 1:

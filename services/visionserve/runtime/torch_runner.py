@@ -1,11 +1,29 @@
-"""Eager torch runner: fp32/fp16/bf16, optional channels_last."""
+"""Eager torch runner: fp32/fp16/bf16, optional channels_last.
+
+Takes a stacked batch (N, 3, H, W) or a list of (3, H, W) images for models that accept
+images of different sizes (torchvision detectors), and returns the model's output with every
+tensor turned into a numpy array (dicts and lists kept).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 import torch
 
 _DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+def to_numpy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu()
+        return (value.float() if value.is_floating_point() else value).numpy()
+    if isinstance(value, dict):
+        return {key: to_numpy(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_numpy(item) for item in value]
+    return value
 
 
 class TorchRunner:
@@ -27,11 +45,13 @@ class TorchRunner:
         self.device = device
         self._dtype = _DTYPES[precision]
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self._module = module.eval().to(device=device, dtype=self._dtype, memory_format=self._memory_format)
+        self.module = module.eval().to(device=device, dtype=self._dtype, memory_format=self._memory_format)
+
+    def _tensor(self, array: np.ndarray) -> torch.Tensor:
+        tensor = torch.from_numpy(array).to(self.device, self._dtype)
+        return tensor.contiguous(memory_format=self._memory_format) if tensor.ndim == 4 else tensor
 
     @torch.inference_mode()
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        inputs = torch.from_numpy(batch).to(self.device, self._dtype)
-        inputs = inputs.contiguous(memory_format=self._memory_format)
-        output = self._module(inputs)
-        return output.float().cpu().numpy()
+    def run(self, batch: np.ndarray | list[np.ndarray]) -> Any:
+        inputs = [self._tensor(a) for a in batch] if isinstance(batch, list) else self._tensor(batch)
+        return to_numpy(self.module(inputs))

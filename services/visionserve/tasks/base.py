@@ -9,6 +9,7 @@ before any image is decoded.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -17,6 +18,7 @@ from PIL import Image
 from pydantic import BaseModel
 
 from visionserve.config import ModelConfig
+from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
 
 ParamsT = TypeVar("ParamsT")
@@ -71,10 +73,45 @@ class Task(ABC, Generic[ParamsT, ResultT]):
     @abstractmethod
     def preprocess(self, image: DecodedImage) -> Prepared: ...
 
+    def collate(self, items: Sequence[Prepared]) -> np.ndarray | list[np.ndarray]:
+        """The runner's input for these items: one stacked batch by default."""
+        return np.stack([item.tensor for item in items])
+
+    def split(self, outputs: Any, count: int) -> list[Any]:
+        """One output per item from the runner's batched output."""
+        return [outputs[i] for i in range(count)]
+
     @abstractmethod
-    def check_output(self, output: np.ndarray) -> None:
+    def check_output(self, outputs: Any) -> None:
         """Refuse at load time a model whose output does not fit the task and labels."""
 
     @abstractmethod
-    def postprocess(self, output: np.ndarray, item: Prepared, params: ParamsT) -> ResultT:
-        """One image's result from its row of the batched model output."""
+    def postprocess(self, output: Any, item: Prepared, params: ParamsT) -> ResultT:
+        """One image's result from its share of the batched model output."""
+
+    def class_indices(self, names: Sequence[str] | None) -> tuple[int, ...] | None:
+        """Indices of the named labels; Unprocessable for a label the model does not have."""
+        if names is None:
+            return None
+        index = {label: i for i, label in enumerate(self.labels)}
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            known = ", ".join(self.labels[:30]) + (", ..." if len(self.labels) > 30 else "")
+            raise Unprocessable(f"unknown class {', '.join(map(repr, unknown))}; this model has: {known}")
+        if not names:
+            raise Unprocessable("classes must name at least one class, or be left out")
+        return tuple(index[n] for n in names)
+
+
+def any_size_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
+    """For models that take any size: cap the longer side at preprocess.max_size."""
+    scale = min(1.0, cfg.preprocess.max_size / max(image.width, image.height))
+    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    return Prepared(normalise(resize(image.pixels, width, height), cfg), image.width, image.height, scale)
+
+
+def stretched_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
+    """The whole image resized to the model's square input, aspect ratio not kept."""
+    size = cfg.preprocess.input_size
+    assert size is not None  # checked by ModelConfig
+    return Prepared(normalise(resize(image.pixels, size, size), cfg), image.width, image.height, 1.0)

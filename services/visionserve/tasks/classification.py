@@ -39,7 +39,8 @@ class ClassificationTask(Task[ClassifyParams, Classification]):
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         p = self.cfg.preprocess
-        assert p.resize is not None  # checked by ModelConfig
+        assert p.resize is not None
+        assert p.input_size is not None
         short = min(image.width, image.height)
         width = max(p.input_size, round(image.width * p.resize / short))
         height = max(p.input_size, round(image.height * p.resize / short))

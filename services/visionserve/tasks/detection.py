@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torchvision.ops import batched_nms
 
+from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import Prepared, Task, normalise, resize
@@ -35,23 +36,28 @@ def _bounded(raw: dict[str, Any], key: str, default: float, low: float, high: fl
         return default
     if not low <= value <= high:
         raise Unprocessable(f"{key} must be between {low:g} and {high:g}, got {value}")
-    return value
+    return float(value)
+
+
+def parse_detect_params(raw: dict[str, Any], cfg: ModelConfig) -> DetectParams:
+    d = cfg.defaults
+    return DetectParams(
+        score_threshold=_bounded(raw, "score_threshold", d.score_threshold, 0.0, 1.0),
+        iou_threshold=_bounded(raw, "iou_threshold", d.iou_threshold, 0.0, 1.0),
+        max_detections=int(_bounded(raw, "max_detections", d.max_detections, 1, 1000)),
+    )
 
 
 class YoloxDetectionTask(Task[DetectParams, DetectionResult]):
     name = "detection"
 
     def parse_params(self, raw: dict[str, Any]) -> DetectParams:
-        d = self.cfg.defaults
-        return DetectParams(
-            score_threshold=_bounded(raw, "score_threshold", d.score_threshold, 0.0, 1.0),
-            iou_threshold=_bounded(raw, "iou_threshold", d.iou_threshold, 0.0, 1.0),
-            max_detections=int(_bounded(raw, "max_detections", d.max_detections, 1, 1000)),
-        )
+        return parse_detect_params(raw, self.cfg)
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         """Letterbox: keep the aspect ratio, align top-left, pad the rest with pad_value."""
         size = self.cfg.preprocess.input_size
+        assert size is not None  # checked by ModelConfig
         ratio = min(size / image.width, size / image.height)
         width = max(1, round(image.width * ratio))
         height = max(1, round(image.height * ratio))
@@ -62,7 +68,7 @@ class YoloxDetectionTask(Task[DetectParams, DetectionResult]):
     @cached_property
     def _grid(self) -> tuple[np.ndarray, np.ndarray]:
         """Per anchor point: (x, y) cell and its stride, in the head's output order."""
-        size = self.cfg.preprocess.input_size
+        size = int(self.cfg.preprocess.input_size or 0)
         cells, strides = [], []
         for stride in YOLOX_STRIDES:
             side = size // stride

@@ -1,0 +1,117 @@
+"""Semantic segmentation: per-class probability maps -> label map at the original size.
+
+Two heads: ``mask_sigmoid`` (one foreground probability channel, e.g. a person/foreground
+segmenter: classes background and foreground) and ``logits_map`` (C class logits per pixel,
+torchvision's DeepLabV3 / LR-ASPP / FCN, whose output is ``{"out": (N, C, h, w)}``).
+Probabilities are upsampled bilinearly to the original image before the argmax, so masks
+follow the image's edges rather than the model's grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from visionserve.imaging import DecodedImage
+from visionserve.tasks.base import Prepared, Task, stretched_input
+from visionserve.tasks.masks import encode_rle, png_base64, upsample
+from visionserve_client.types import ImageSize, SegmentClass, SemanticSegmentation
+
+
+@dataclass(frozen=True)
+class SemanticParams:
+    classes: tuple[int, ...] | None
+    include_masks: bool
+    include_label_map: bool
+    include_scores: bool
+
+
+def _flag(raw: dict[str, Any], key: str, default: bool) -> bool:
+    value = raw.get(key)
+    return default if value is None else bool(value)
+
+
+class SemanticSegmentationTask(Task[SemanticParams, SemanticSegmentation]):
+    name = "semantic_segmentation"
+
+    def parse_params(self, raw: dict[str, Any]) -> SemanticParams:
+        return SemanticParams(
+            classes=self.class_indices(raw.get("classes")),
+            include_masks=_flag(raw, "include_masks", True),
+            include_label_map=_flag(raw, "include_label_map", False),
+            include_scores=_flag(raw, "include_scores", False),
+        )
+
+    def preprocess(self, image: DecodedImage) -> Prepared:
+        return stretched_input(image, self.cfg)
+
+    def split(self, outputs: Any, count: int) -> list[Any]:
+        maps = outputs["out"] if isinstance(outputs, dict) else outputs
+        return [maps[i] for i in range(count)]
+
+    def check_output(self, outputs: Any) -> None:
+        maps = outputs["out"] if isinstance(outputs, dict) else outputs
+        channels = 1 if self.cfg.source.head == "mask_sigmoid" else len(self.labels)
+        if self.cfg.source.head == "mask_sigmoid" and len(self.labels) != 2:
+            raise ValueError("a mask_sigmoid head needs two labels: background and foreground")
+        if not isinstance(maps, np.ndarray) or maps.ndim != 4 or maps.shape[1] != channels:
+            shape = getattr(maps, "shape", type(maps).__name__)
+            raise ValueError(f"model output {shape} is not (N, {channels}, h, w) for this head and labels")
+
+    def _probabilities(self, output: np.ndarray) -> np.ndarray:
+        if self.cfg.source.head == "mask_sigmoid":
+            foreground = np.clip(output[0], 0.0, 1.0)
+            return np.stack((1.0 - foreground, foreground))
+        shifted = output - output.max(axis=0, keepdims=True)
+        exp = np.exp(shifted)
+        return exp / exp.sum(axis=0, keepdims=True)
+
+    def postprocess(self, output: Any, item: Prepared, params: SemanticParams) -> SemanticSegmentation:
+        probs = self._probabilities(np.asarray(output, dtype=np.float32))
+        height, width = item.height, item.width
+        # Class by class, keeping a running best: memory stays at two (H, W) maps however
+        # many classes the model has.
+        best = torch.full((height, width), -1.0)
+        label = torch.zeros((height, width), dtype=torch.int64)
+        for index in range(probs.shape[0]):
+            score = upsample(probs[index : index + 1], height, width)[0]
+            better = score > best
+            best = torch.where(better, score, best)
+            label = torch.where(better, torch.tensor(index), label)
+        label_map = label.numpy()
+        best_map = best.numpy()
+        counts = np.bincount(label_map.ravel(), minlength=probs.shape[0])
+        wanted = params.classes if params.classes is not None else range(probs.shape[0])
+        classes = []
+        for index in sorted(wanted, key=lambda i: -counts[i]):
+            if counts[index] == 0:
+                continue
+            mask = label_map == index
+            classes.append(
+                SegmentClass(
+                    index=int(index),
+                    label=self.labels[index],
+                    pixel_share=float(counts[index] / label_map.size),
+                    score=float(np.clip(best_map[mask].mean(), 0.0, 1.0)),
+                    mask=encode_rle(mask) if params.include_masks else None,
+                )
+            )
+        label_png = None
+        if params.include_label_map:
+            dtype = np.uint8 if probs.shape[0] <= 256 else np.uint16
+            label_png = png_base64(label_map.astype(dtype))
+        score_pngs = None
+        if params.include_scores:
+            score_pngs = {}
+            for entry in classes:
+                score = upsample(probs[entry.index : entry.index + 1], height, width)[0].numpy()
+                score_pngs[entry.label] = png_base64((np.clip(score, 0, 1) * 255).round().astype(np.uint8))
+        return SemanticSegmentation(
+            image=ImageSize(width=width, height=height),
+            classes=classes,
+            label_map_png=label_png,
+            score_maps_png=score_pngs,
+        )
