@@ -64,7 +64,7 @@ class TorchvisionWeights(_Strict):
 
 
 Head = Literal[
-    "logits", "yolox", "torchvision_detection", "torchvision_instances", "mask_sigmoid", "logits_map"
+    "logits", "yolox", "torchvision_detection", "torchvision_instances", "mask_sigmoid", "logits_map", "clip"
 ]
 
 HEADS_FOR_TASK: dict[str, tuple[str, ...]] = {
@@ -72,6 +72,7 @@ HEADS_FOR_TASK: dict[str, tuple[str, ...]] = {
     "detection": ("yolox", "torchvision_detection"),
     "semantic_segmentation": ("mask_sigmoid", "logits_map"),
     "instance_segmentation": ("torchvision_instances",),
+    "clip": ("clip",),
 }
 
 
@@ -101,7 +102,7 @@ LabelsSpec = Annotated[
 
 
 class SourceConfig(_Strict):
-    kind: Literal["efficientnet_lite", "onnx", "torchvision"] = Field(
+    kind: Literal["efficientnet_lite", "onnx", "torchvision", "open_clip"] = Field(
         description="Which loader builds the model."
     )
     arch: str | None = Field(default=None, description="Architecture name for torch loaders.")
@@ -120,16 +121,16 @@ class SourceConfig(_Strict):
 
     @model_validator(mode="after")
     def _complete(self) -> SourceConfig:
-        if self.kind in ("efficientnet_lite", "torchvision") and not self.arch:
+        if self.kind in ("efficientnet_lite", "torchvision", "open_clip") and not self.arch:
             raise ValueError(f"source.kind {self.kind} needs source.arch")
         if self.kind == "onnx" and not isinstance(self.weights, FileSource):
             raise ValueError("an onnx source needs a weights file")
         if self.kind != "torchvision" and isinstance(self.weights, TorchvisionWeights):
             raise ValueError("torchvision weights need source.kind: torchvision")
-        if self.kind != "torchvision" and self.labels is None:
+        if self.kind not in ("torchvision", "open_clip") and self.labels is None:
             raise ValueError("source.labels is required unless torchvision provides the categories")
-        if self.options and self.kind != "torchvision":
-            raise ValueError("source.options only apply to torchvision builders")
+        if self.options and self.kind not in ("torchvision", "open_clip"):
+            raise ValueError("source.options only apply to torchvision and open_clip builders")
         return self
 
 
@@ -191,6 +192,12 @@ class TaskDefaults(_Strict):
     top_k: int = Field(default=5, ge=1, le=1000)
     score_threshold: float = Field(default=0.25, ge=0.0, le=1.0)
     mask_threshold: float = Field(default=0.5, gt=0.0, lt=1.0, description="Mask probability cut.")
+    templates: tuple[str, ...] = Field(
+        default=("a photo of a {}.",),
+        min_length=1,
+        max_length=64,
+        description="CLIP zero-shot prompts; '{}' stands for the label; several are averaged.",
+    )
     iou_threshold: float = Field(default=0.45, ge=0.0, le=1.0)
     max_detections: int = Field(default=100, ge=1, le=1000)
 
@@ -204,6 +211,9 @@ class ModelConfig(_Strict):
     batching: BatchingConfig = BatchingConfig()
     deployment: DeploymentConfig = DeploymentConfig()
     defaults: TaskDefaults = TaskDefaults()
+    label_sets: dict[str, LabelsSpec] = Field(
+        default_factory=dict, description="CLIP: named label sets that zero-shot requests can use."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
@@ -213,17 +223,20 @@ class ModelConfig(_Strict):
         backend = "onnxruntime" if self.source.kind == "onnx" else "torch"
         if self.runtime.backend != backend:
             raise ValueError(f"a {self.source.kind} source needs runtime.backend: {backend}")
-        fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map")
+        fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map", "clip")
         if fixed_size and self.preprocess.input_size is None:
             raise ValueError(f"head {self.source.head} needs preprocess.input_size")
-        if self.task == "classification" and self.preprocess.resize is None:
-            raise ValueError("classification needs preprocess.resize (shorter side before crop)")
+        if self.task in ("classification", "clip") and self.preprocess.resize is None:
+            raise ValueError(f"{self.task} needs preprocess.resize (shorter side before crop)")
+        if self.label_sets and self.task != "clip":
+            raise ValueError("label_sets only apply to clip models")
         return self
 
 
 class LimitsConfig(_Strict):
     max_body_bytes: int = Field(default=32 * 2**20, ge=1024, description="Whole request body.")
     max_images_per_request: int = Field(default=16, ge=1, le=1024)
+    max_texts_per_request: int = Field(default=256, ge=1, le=10000)
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="width * height, checked before decoding."
     )

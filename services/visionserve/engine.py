@@ -15,9 +15,10 @@ import numpy as np
 from pydantic import BaseModel
 
 from visionserve.config import ModelConfig
+from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage, decode
-from visionserve.registry import load_model, resolve_labels
-from visionserve.tasks import Prepared, task_for
+from visionserve.registry import load_model, read_label_spec, resolve_labels
+from visionserve.tasks import ClipTask, Prepared, task_for
 
 
 class ModelEngine:
@@ -30,6 +31,13 @@ class ModelEngine:
         loaded = load_model(cfg, self.labels, model_dirs=dirs, cache_dir=cache_dir)
         self.runner = loaded.runner
         self.version = loaded.version
+        self.text = loaded.text
+        if isinstance(self.task, ClipTask) and self.text is not None:
+            self.task.logit_scale, self.task.logit_bias = self.text.logit_scale, self.text.logit_bias
+            self.task.label_sets = {
+                name: read_label_spec(spec, model_dirs=dirs, cache_dir=cache_dir)
+                for name, spec in cfg.label_sets.items()
+            }
         # A first batch both warms the runtime up and proves that the model's output fits the
         # task and the label set: weights and labels that drifted apart fail here, at load.
         gray = DecodedImage(pixels=np.full((64, 64, 3), 128, dtype=np.uint8), format="PNG")
@@ -42,6 +50,27 @@ class ModelEngine:
     def prepare(self, data: bytes, *, max_pixels: int) -> Prepared:
         """Decode and preprocess one image; thread-safe, meant for a worker pool."""
         return self.task.preprocess(decode(data, max_pixels=max_pixels))
+
+    def check_texts(self, texts: Sequence[str]) -> list[int]:
+        """Token counts; Unprocessable for an empty text or one over the tokenizer's limit."""
+        if self.text is None:
+            raise Unprocessable(f"model {self.cfg.name} has no text encoder")
+        counts = []
+        for index, text in enumerate(texts):
+            if not text.strip():
+                raise Unprocessable(f"text {index} is empty")
+            tokens = self.text.count_tokens(text)
+            if tokens > self.text.context_length:
+                raise Unprocessable(
+                    f"text {index} is {tokens} tokens, over the model's limit of {self.text.context_length}"
+                )
+            counts.append(tokens)
+        return counts
+
+    def encode_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), dim) L2-normalised text embeddings, as one batch."""
+        assert self.text is not None
+        return np.asarray(self.text.runner.run(self.text.tokenize(list(texts))), dtype=np.float32)
 
     def infer(self, items: Sequence[Prepared], params: Sequence[Any]) -> list[BaseModel]:
         """Run prepared images as one batch; each keeps its own request's parameters."""

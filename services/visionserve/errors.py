@@ -8,7 +8,8 @@
     ├── ModelNotFound                404 model_not_found
     ├── PayloadTooLarge              413 payload_too_large
     │   ├── TooManyImages            413 too_many_images
-    │   └── ImageTooLarge            413 image_too_large
+    │   ├── ImageTooLarge            413 image_too_large
+    │   └── TooManyTexts             413 too_many_texts
     ├── UnsupportedMediaType         415 unsupported_media_type
     ├── Unprocessable                422 invalid_parameter
     │   └── TaskMismatch             422 task_mismatch
@@ -67,6 +68,10 @@ class TooManyImages(PayloadTooLarge):
 
 class ImageTooLarge(PayloadTooLarge):
     code = "image_too_large"
+
+
+class TooManyTexts(PayloadTooLarge):
+    code = "too_many_texts"
 
 
 class UnsupportedMediaType(ServiceError):

@@ -41,3 +41,20 @@ def test_async_client_runs_requests_concurrently(service: str) -> None:
     answers = asyncio.run(run())
     assert len({tuple(d.label for d in a.results[0].detections) for a in answers}) == 1
     assert len({a.request_id for a in answers}) == 6
+
+
+def test_client_segments_embeds_and_scores(service: str, zoo: str) -> None:
+    with VisionServe(service) as client:
+        segmented = client.segment(IMAGES / "astronaut.png", classes=["person"], include_label_map=True)
+        result = segmented.results[0]
+        assert result.kind == "semantic"
+        assert [c.label for c in result.classes] == ["person"]
+        assert result.label_map_png is not None
+    with VisionServe(zoo) as client:
+        labels = ["hot dog, frankfurter", "tabby cat"]  # a comma inside a label stays inside it
+        scored = client.zero_shot(IMAGES / "chelsea.png", labels=labels, model="clip", top_k=2)
+        assert {s.label for s in scored.results[0].scores} == set(labels)
+        texts = client.embed_text(["a cat"], model="clip", dtype="float16")
+        images = client.embed_image(IMAGES / "chelsea.png", model="clip")
+        assert texts.dim == images.dim == len(images.results[0].embedding)
+        assert texts.dtype == "float16"

@@ -65,7 +65,7 @@ def test_segment_options(service: str) -> None:
     ("fields", "status", "code", "words"),
     [
         ({"classes": "unicorn"}, 422, "invalid_parameter", "unknown class 'unicorn'"),
-        ({"classes": ""}, 422, "invalid_parameter", "at least one class"),
+        ({"classes": ""}, 422, "invalid_parameter", "unknown class ''"),
         ({"model": "yolox-nano"}, 422, "task_mismatch", "/v1/detect"),
         ({"include_masks": "perhaps"}, 422, "invalid_parameter", "include_masks"),
     ],

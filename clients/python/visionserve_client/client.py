@@ -18,11 +18,16 @@ from visionserve_client.errors import ConnectionFailed, VisionServeError, error_
 from visionserve_client.types import (
     ClassifyResponse,
     DetectResponse,
+    EmbeddingDType,
+    EmbedImageResponse,
+    EmbedTextRequest,
+    EmbedTextResponse,
     Health,
     ModelInfo,
     ModelList,
     Readiness,
     SegmentResponse,
+    ZeroShotResponse,
 )
 
 ImageInput = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
@@ -52,8 +57,13 @@ def _files(images: ImageInput | Sequence[ImageInput]) -> list[tuple[str, tuple[s
     return [("images", _read_image(image)) for image in many]
 
 
-def _form(**params: Any) -> dict[str, str]:
-    return {key: str(value) for key, value in params.items() if value is not None}
+def _form(**params: Any) -> dict[str, Any]:
+    """Multipart text fields; a list becomes repeated fields."""
+    return {
+        key: [str(v) for v in value] if isinstance(value, list) else str(value)
+        for key, value in params.items()
+        if value is not None
+    }
 
 
 def _segment_form(
@@ -65,7 +75,7 @@ def _segment_form(
     score_threshold: float | None,
     mask_threshold: float | None,
     max_detections: int | None,
-) -> dict[str, str]:
+) -> dict[str, Any]:
     flags = {
         "include_masks": include_masks,
         "include_label_map": include_label_map,
@@ -73,12 +83,28 @@ def _segment_form(
     }
     return _form(
         model=model,
-        classes=",".join(classes) if classes is not None else None,
+        classes=list(classes) if classes is not None else None,
         score_threshold=score_threshold,
         mask_threshold=mask_threshold,
         max_detections=max_detections,
         **{k: str(v).lower() for k, v in flags.items() if v is not None},
     )
+
+
+def _zero_shot_form(
+    model: str | None,
+    labels: Sequence[str] | None,
+    label_set: str | None,
+    templates: Sequence[str] | None,
+    top_k: int | None,
+) -> dict[str, Any]:
+    # Labels may hold commas: send them as repeated fields, never joined.
+    form: dict[str, Any] = _form(model=model, label_set=label_set, top_k=top_k)
+    if labels is not None:
+        form["labels"] = list(labels)
+    if templates is not None:
+        form["templates"] = list(templates)
+    return form
 
 
 def _parse(response: httpx.Response, schema: type[_T]) -> _T:
@@ -201,6 +227,63 @@ class VisionServe:
             timeout=timeout or self._http.timeout,
         )
 
+    def embed_image(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        dtype: EmbeddingDType | None = None,
+        timeout: float | None = None,
+    ) -> EmbedImageResponse:
+        """L2-normalised image embeddings (CLIP models), in input order."""
+        return self._request(
+            "POST",
+            "/v1/embed/image",
+            EmbedImageResponse,
+            files=_files(images),
+            data=_form(model=model, dtype=dtype),
+            timeout=timeout or self._http.timeout,
+        )
+
+    def embed_text(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        dtype: EmbeddingDType | None = None,
+        timeout: float | None = None,
+    ) -> EmbedTextResponse:
+        """L2-normalised text embeddings (CLIP models), in input order."""
+        body = EmbedTextRequest(texts=list(texts), model=model, dtype=dtype)
+        return self._request(
+            "POST",
+            "/v1/embed/text",
+            EmbedTextResponse,
+            json=body.model_dump(exclude_none=True),
+            timeout=timeout or self._http.timeout,
+        )
+
+    def zero_shot(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        labels: Sequence[str] | None = None,
+        label_set: str | None = None,
+        templates: Sequence[str] | None = None,
+        model: str | None = None,
+        top_k: int | None = None,
+        timeout: float | None = None,
+    ) -> ZeroShotResponse:
+        """Scores of each image against ``labels`` (or a configured ``label_set``)."""
+        return self._request(
+            "POST",
+            "/v1/zero-shot",
+            ZeroShotResponse,
+            files=_files(images),
+            data=_zero_shot_form(model, labels, label_set, templates, top_k),
+            timeout=timeout or self._http.timeout,
+        )
+
     def models(self, *, timeout: float | None = None) -> ModelList:
         return self._request("GET", "/v1/models", ModelList, timeout=timeout or self._http.timeout)
 
@@ -317,6 +400,63 @@ class AsyncVisionServe:
                 mask_threshold,
                 max_detections,
             ),
+            timeout=timeout or self._http.timeout,
+        )
+
+    async def embed_image(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        model: str | None = None,
+        dtype: EmbeddingDType | None = None,
+        timeout: float | None = None,
+    ) -> EmbedImageResponse:
+        """L2-normalised image embeddings (CLIP models), in input order."""
+        return await self._request(
+            "POST",
+            "/v1/embed/image",
+            EmbedImageResponse,
+            files=_files(images),
+            data=_form(model=model, dtype=dtype),
+            timeout=timeout or self._http.timeout,
+        )
+
+    async def embed_text(
+        self,
+        texts: Sequence[str],
+        *,
+        model: str | None = None,
+        dtype: EmbeddingDType | None = None,
+        timeout: float | None = None,
+    ) -> EmbedTextResponse:
+        """L2-normalised text embeddings (CLIP models), in input order."""
+        body = EmbedTextRequest(texts=list(texts), model=model, dtype=dtype)
+        return await self._request(
+            "POST",
+            "/v1/embed/text",
+            EmbedTextResponse,
+            json=body.model_dump(exclude_none=True),
+            timeout=timeout or self._http.timeout,
+        )
+
+    async def zero_shot(
+        self,
+        images: ImageInput | Sequence[ImageInput],
+        *,
+        labels: Sequence[str] | None = None,
+        label_set: str | None = None,
+        templates: Sequence[str] | None = None,
+        model: str | None = None,
+        top_k: int | None = None,
+        timeout: float | None = None,
+    ) -> ZeroShotResponse:
+        """Scores of each image against ``labels`` (or a configured ``label_set``)."""
+        return await self._request(
+            "POST",
+            "/v1/zero-shot",
+            ZeroShotResponse,
+            files=_files(images),
+            data=_zero_shot_form(model, labels, label_set, templates, top_k),
             timeout=timeout or self._http.timeout,
         )
 

@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-TaskName = Literal["classification", "detection", "semantic_segmentation", "instance_segmentation"]
+TaskName = Literal["classification", "detection", "semantic_segmentation", "instance_segmentation", "clip"]
 
 MAX_TOP_K = 1000
 """Upper bound of ``top_k`` on the wire; a model may allow fewer (its label count)."""
@@ -77,6 +77,43 @@ class SegmentRequest(_Schema):
     score_threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Instances.")
     mask_threshold: float | None = Field(default=None, gt=0.0, lt=1.0)
     max_detections: int | None = Field(default=None, ge=1, le=1000, description="Instances.")
+
+
+EmbeddingDType = Literal["float32", "float16"]
+MAX_ZERO_SHOT_LABELS = 1000
+
+
+class EmbedImageRequest(_Schema):
+    """JSON body of ``POST /v1/embed/image``."""
+
+    images: list[str] = Field(description="Base64-encoded image files (or data: URIs), in order.")
+    model: str | None = Field(default=None, description="Model name; default: the first CLIP model.")
+    dtype: EmbeddingDType | None = Field(default=None, description="float32 (default) or float16.")
+
+
+class EmbedTextRequest(_Schema):
+    """JSON body of ``POST /v1/embed/text``."""
+
+    texts: list[str] = Field(min_length=1, description="Texts to embed, in order.")
+    model: str | None = Field(default=None, description="Model name; default: the first CLIP model.")
+    dtype: EmbeddingDType | None = Field(default=None, description="float32 (default) or float16.")
+
+
+class ZeroShotRequest(_Schema):
+    """JSON body of ``POST /v1/zero-shot``: score each image against labels."""
+
+    images: list[str] = Field(description="Base64-encoded image files (or data: URIs), in order.")
+    model: str | None = Field(default=None, description="Model name; default: the first CLIP model.")
+    labels: list[str] | None = Field(
+        default=None, max_length=MAX_ZERO_SHOT_LABELS, description="Candidate labels (or label_set)."
+    )
+    label_set: str | None = Field(default=None, description="A label set named in the model's config.")
+    templates: list[str] | None = Field(
+        default=None,
+        max_length=64,
+        description="Prompts with '{}' for the label; several are averaged (prompt ensembling).",
+    )
+    top_k: int | None = Field(default=None, ge=1, le=MAX_ZERO_SHOT_LABELS, description="Labels returned.")
 
 
 # ---------------------------------------------------------------- results
@@ -164,6 +201,30 @@ class InstanceSegmentation(_Schema):
 SegmentationResult = Annotated[SemanticSegmentation | InstanceSegmentation, Field(discriminator="kind")]
 
 
+class ImageEmbedding(_Schema):
+    image: ImageSize
+    embedding: list[float] = Field(description="L2-normalised; float16 values if asked for.")
+
+
+class TextEmbedding(_Schema):
+    text: str
+    tokens: int = Field(ge=0, description="Tokens the text took, start and end included.")
+    embedding: list[float] = Field(description="L2-normalised; float16 values if asked for.")
+
+
+class LabelScore(_Schema):
+    label: str
+    score: float = Field(ge=0.0, le=1.0, description="Softmax over labels, or an independent sigmoid.")
+    similarity: float = Field(ge=-1.0, le=1.0, description="Cosine similarity of image and label.")
+
+
+class ZeroShotResult(_Schema):
+    """Labels for one image, best first."""
+
+    image: ImageSize
+    scores: list[LabelScore]
+
+
 class _Response(_Schema):
     request_id: str
     model: str
@@ -176,6 +237,27 @@ class ClassifyResponse(_Response):
 
 class DetectResponse(_Response):
     results: list[DetectionResult] = Field(description="One entry per input image, in order.")
+
+
+class EmbedImageResponse(_Response):
+    dtype: EmbeddingDType
+    dim: int = Field(ge=1)
+    results: list[ImageEmbedding] = Field(description="One entry per input image, in order.")
+
+
+class EmbedTextResponse(_Response):
+    dtype: EmbeddingDType
+    dim: int = Field(ge=1)
+    results: list[TextEmbedding] = Field(description="One entry per input text, in order.")
+
+
+class ZeroShotResponse(_Response):
+    scoring: Literal["softmax", "sigmoid"] = Field(
+        description="softmax: scores over the labels sum to 1; sigmoid (SigLIP): each independent."
+    )
+    logit_scale: float = Field(description="score = softmax or sigmoid(logit_scale * similarity + bias).")
+    logit_bias: float | None = None
+    results: list[ZeroShotResult] = Field(description="One entry per input image, in order.")
 
 
 class SegmentResponse(_Response):

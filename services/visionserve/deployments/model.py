@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel
 from ray import serve
 
@@ -23,14 +25,40 @@ from visionserve.engine import ModelEngine
 from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
 from visionserve.metadata import describe
 from visionserve.tasks import Prepared
-from visionserve_client.types import ModelInfo
+from visionserve.tasks.clip import as_wire
+from visionserve_client.types import ModelInfo, TextEmbedding
 
 logger = logging.getLogger("visionserve")
+
+
+TEXT_CACHE_SIZE = 20_000
 
 
 class PredictOutput(BaseModel):
     model_version: str
     results: list[Any]
+    fields: dict[str, Any] = {}
+    """Response fields beside the results (embedding dtype and dim, zero-shot scoring)."""
+
+
+class TextCache:
+    """Embeddings of recently seen texts (zero-shot prompts repeat), least recently used out."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, text: str) -> np.ndarray | None:
+        found = self._items.get(text)
+        if found is not None:
+            self._items.move_to_end(text)
+        return found
+
+    def put(self, text: str, embedding: np.ndarray) -> None:
+        self._items[text] = embedding
+        self._items.move_to_end(text)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
 
 
 class ModelDeployment:
@@ -51,6 +79,7 @@ class ModelDeployment:
             cfg.deployment.decode_threads, thread_name_prefix=f"decode-{cfg.name}"
         )
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{cfg.name}")
+        self._texts = TextCache(TEXT_CACHE_SIZE)
         self._infer_batch.set_max_batch_size(cfg.batching.max_batch_size)
         self._infer_batch.set_batch_wait_timeout_s(cfg.batching.wait_ms / 1000.0)
 
@@ -83,8 +112,42 @@ class ModelDeployment:
                 logger.warning("unexpected error preparing image %d: %r", index, outcome)
                 raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
             prepared.append(outcome)
+        texts = engine.task.texts_needed(params)
+        if texts:
+            params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
         results = await asyncio.gather(*(self._infer_batch((item, params)) for item in prepared))
-        return PredictOutput(model_version=engine.version, results=list(results))
+        return PredictOutput(
+            model_version=engine.version, results=list(results), fields=engine.task.response_fields(params)
+        )
+
+    async def embed_texts(self, texts: list[str], raw_params: dict[str, Any]) -> PredictOutput:
+        engine = self._ready_engine()
+        params = engine.parse_params(raw_params)
+        counts = engine.check_texts(texts)
+        embeddings = await self._text_embeddings(texts)
+        results = [
+            TextEmbedding(text=text, tokens=count, embedding=as_wire(vector, params.dtype))
+            for text, count, vector in zip(texts, counts, embeddings, strict=True)
+        ]
+        return PredictOutput(
+            model_version=engine.version, results=results, fields=engine.task.response_fields(params)
+        )
+
+    async def _text_embeddings(self, texts: list[str]) -> np.ndarray:
+        engine = self._ready_engine()
+        engine.check_texts(texts)
+        missing = list(dict.fromkeys(t for t in texts if self._texts.get(t) is None))
+        computed = await asyncio.gather(*(self._text_batch(text) for text in missing))
+        for text, vector in zip(missing, computed, strict=True):
+            self._texts.put(text, vector)
+        return np.stack([self._texts.get(t) for t in texts])  # type: ignore[misc]
+
+    @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.002)
+    async def _text_batch(self, texts: list[str]) -> list[np.ndarray]:
+        engine = self._ready_engine()
+        loop = asyncio.get_running_loop()
+        matrix = await loop.run_in_executor(self._infer_pool, engine.encode_texts, texts)
+        return list(matrix)
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _infer_batch(self, requests: list[tuple[Prepared, Any]]) -> list[BaseModel]:

@@ -20,21 +20,27 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve import __version__
 from visionserve.config import ModelConfig, ServiceConfig
-from visionserve.errors import ModelNotFound, TaskMismatch, Timeout
+from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts
 from visionserve.ingress.errors import error_response, to_response
-from visionserve.ingress.requests import parse_request
+from visionserve.ingress.requests import parse_json, parse_request
 from visionserve.metadata import describe
 from visionserve_client.types import (
     ClassifyRequest,
     ClassifyResponse,
     DetectRequest,
     DetectResponse,
+    EmbedImageRequest,
+    EmbedImageResponse,
+    EmbedTextRequest,
+    EmbedTextResponse,
     Health,
     ModelInfo,
     ModelList,
     Readiness,
     SegmentRequest,
     SegmentResponse,
+    ZeroShotRequest,
+    ZeroShotResponse,
 )
 
 _INFO_TIMEOUT_S = 5.0
@@ -43,13 +49,14 @@ _ROUTE_FOR_TASK = {
     "detection": "/v1/detect",
     "semantic_segmentation": "/v1/segment",
     "instance_segmentation": "/v1/segment",
+    "clip": "/v1/embed/image, /v1/embed/text or /v1/zero-shot",
 }
 _SEGMENTATION = ("semantic_segmentation", "instance_segmentation")
 
 app = FastAPI(
     title="VisionServe",
     version=__version__,
-    description="Computer-vision models on Ray Serve: classify, detect and segment images.",
+    description="Computer-vision models on Ray Serve: classify, detect, segment and embed images.",
 )
 
 
@@ -139,24 +146,27 @@ class Ingress:
             )
         return model
 
-    async def _predict(self, request: Request, schema: type[Any], tasks: tuple[str, ...]) -> dict[str, Any]:
-        limits = self._config.limits
-        parsed = await parse_request(request, schema, limits)
-        model = self._model_for(parsed.model, tasks)
-        handle = self._handles[model.name]
+    async def _call(self, request: Request, model: ModelConfig, method: str, *args: Any) -> dict[str, Any]:
+        timeout = self._config.limits.request_timeout_s
+        handle = getattr(self._handles[model.name], method)
         try:
-            output = await asyncio.wait_for(
-                _awaited(handle.predict.remote(parsed.images, parsed.params)),
-                timeout=limits.request_timeout_s,
-            )
+            output = await asyncio.wait_for(_awaited(handle.remote(*args)), timeout=timeout)
         except asyncio.TimeoutError:
-            raise Timeout(f"the model did not answer within {limits.request_timeout_s:g}s") from None
+            raise Timeout(f"the model did not answer within {timeout:g}s") from None
         return {
             "request_id": _request_id(request),
             "model": model.name,
             "model_version": output.model_version,
             "results": output.results,
+            **output.fields,
         }
+
+    async def _predict(
+        self, request: Request, schema: type[Any], tasks: tuple[str, ...], **extra: Any
+    ) -> dict[str, Any]:
+        parsed = await parse_request(request, schema, self._config.limits)
+        model = self._model_for(parsed.model, tasks)
+        return await self._call(request, model, "predict", parsed.images, {**parsed.params, **extra})
 
     @app.post("/v1/classify", response_model=ClassifyResponse, openapi_extra=_body_doc(ClassifyRequest))
     async def classify(self, request: Request) -> ClassifyResponse:
@@ -173,6 +183,38 @@ class Ingress:
         """Semantic segmentation (classes with pixel share and RLE masks, label map on request)
         or instance segmentation (boxes, labels, scores, RLE masks), by the model's kind."""
         return SegmentResponse(**await self._predict(request, SegmentRequest, _SEGMENTATION))
+
+    @app.post(
+        "/v1/embed/image", response_model=EmbedImageResponse, openapi_extra=_body_doc(EmbedImageRequest)
+    )
+    async def embed_image(self, request: Request) -> EmbedImageResponse:
+        """L2-normalised image embeddings of a CLIP model, one per image."""
+        return EmbedImageResponse(**await self._predict(request, EmbedImageRequest, ("clip",), mode="embed"))
+
+    @app.post("/v1/zero-shot", response_model=ZeroShotResponse, openapi_extra=_body_doc(ZeroShotRequest))
+    async def zero_shot(self, request: Request) -> ZeroShotResponse:
+        """Scores of each image against the given labels (or a configured label set)."""
+        return ZeroShotResponse(**await self._predict(request, ZeroShotRequest, ("clip",), mode="zero_shot"))
+
+    @app.post(
+        "/v1/embed/text",
+        response_model=EmbedTextResponse,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": EmbedTextRequest.model_json_schema()}},
+            }
+        },
+    )
+    async def embed_text(self, request: Request) -> EmbedTextResponse:
+        """L2-normalised text embeddings of a CLIP model, one per text (JSON body)."""
+        body = await parse_json(request, EmbedTextRequest, self._config.limits)
+        limit = self._config.limits.max_texts_per_request
+        if len(body.texts) > limit:
+            raise TooManyTexts(f"{len(body.texts)} texts in one request, over the limit of {limit}")
+        model = self._model_for(body.model, ("clip",))
+        params = body.model_dump(exclude={"texts", "model"}, exclude_none=True)
+        return EmbedTextResponse(**await self._call(request, model, "embed_texts", body.texts, params))
 
     async def _info(self, model: ModelConfig) -> ModelInfo:
         try:

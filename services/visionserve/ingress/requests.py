@@ -7,7 +7,8 @@ Three ways to send images, each with parameters as typed in the task's JSON sche
   the query string.
 - ``application/json``: the task's request schema, images as base64 strings.
 
-Query-string parameters apply to every kind; a body field of the same name wins. Every
+Query-string parameters apply to every kind; a body field of the same name wins. A list
+parameter (``classes``, ``labels``) is sent as repeated fields: ``-F labels=cat -F labels=dog``. Every
 image's header is probed here, so an image that is not one, or one over the pixel limit,
 is refused before any work is queued.
 """
@@ -18,7 +19,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
@@ -38,6 +39,7 @@ from visionserve.errors import (
 from visionserve.imaging import probe
 
 _RAW_TYPES = ("image/", "application/octet-stream")
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,19 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
     return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
 
 
+async def parse_json(request: Request, schema: type[SchemaT], limits: LimitsConfig) -> SchemaT:
+    """A JSON body validated against ``schema``, within the body-size limit."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType(f"send application/json, not {content_type or '(none)'!r}")
+    body = await _read_body(request, limits.max_body_bytes)
+    try:
+        document = _json_object(body)
+    except ValueError as exc:
+        raise BadRequest(f"malformed JSON body: {exc}") from None
+    return _validate(schema, document)  # type: ignore[return-value]
+
+
 def _list_fields(schema: type[BaseModel]) -> set[str]:
     return {
         name
@@ -167,11 +182,11 @@ def _list_fields(schema: type[BaseModel]) -> set[str]:
 
 
 def _collect(items: list[tuple[str, str]], list_fields: set[str]) -> dict[str, Any]:
-    """Text fields to values; list fields may repeat or hold comma-separated values."""
+    """Text fields to values; a list field is sent as repeated fields (labels may hold commas)."""
     fields: dict[str, Any] = {}
     for key, value in items:
         if key in list_fields:
-            fields.setdefault(key, []).extend(v.strip() for v in value.split(",") if v.strip())
+            fields.setdefault(key, []).append(value)
         else:
             fields[key] = value
     return fields

@@ -1,13 +1,14 @@
 """Model files, label sets and loaders. No Ray."""
 
 from visionserve.registry.files import FileResolutionError, resolve_file, resolve_torchvision, sha256_of
-from visionserve.registry.labels import read_labels, resolve_labels
+from visionserve.registry.labels import read_label_spec, read_labels, resolve_labels
 from visionserve.registry.loaders import LoadedModel, load_model
 
 __all__ = [
     "FileResolutionError",
     "LoadedModel",
     "load_model",
+    "read_label_spec",
     "read_labels",
     "resolve_file",
     "resolve_labels",

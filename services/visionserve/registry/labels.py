@@ -43,13 +43,19 @@ def torchvision_categories(source: SourceConfig) -> list[str]:
     return list(categories)
 
 
-def resolve_labels(source: SourceConfig, *, model_dirs: list[Path], cache_dir: Path) -> list[str]:
-    """The model's labels in output order, from wherever the config says they travel."""
+def read_label_spec(spec: LabelsSource | list[str], *, model_dirs: list[Path], cache_dir: Path) -> list[str]:
+    """Labels given inline, or from a verified labels file."""
     from visionserve.registry.files import resolve_file
 
-    if isinstance(source.labels, list):
-        return list(source.labels)
-    if isinstance(source.labels, LabelsSource):
-        path = resolve_file(source.labels, model_dirs=model_dirs, cache_dir=cache_dir)
-        return read_labels(path, source.labels.format)
+    if isinstance(spec, list):
+        return list(spec)
+    return read_labels(resolve_file(spec, model_dirs=model_dirs, cache_dir=cache_dir), spec.format)
+
+
+def resolve_labels(source: SourceConfig, *, model_dirs: list[Path], cache_dir: Path) -> list[str]:
+    """The model's labels in output order, from wherever the config says they travel."""
+    if source.labels is not None:
+        return read_label_spec(source.labels, model_dirs=model_dirs, cache_dir=cache_dir)
+    if source.kind == "open_clip":
+        return []  # labels come with each zero-shot request
     return torchvision_categories(source)

@@ -8,17 +8,33 @@ reports as ``model_version``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from visionserve.config import FileSource, ModelConfig, TorchvisionWeights
 from visionserve.registry.files import resolve_file, resolve_torchvision, sha256_of
 from visionserve.runtime import Runner
+from visionserve.runtime.torch_runner import TorchRunner
 
 # Builders of these tasks also build a backbone: never let them fetch its weights on their own.
 _HAS_BACKBONE = ("detection", "semantic_segmentation", "instance_segmentation")
+
+
+@dataclass(frozen=True)
+class TextSide:
+    """The text tower of an image-text model (CLIP), beside its image runner."""
+
+    runner: Runner
+    tokenize: Callable[[list[str]], np.ndarray]
+    count_tokens: Callable[[str], int]
+    context_length: int
+    logit_scale: float
+    logit_bias: float | None
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,55 @@ class LoadedModel:
     runner: Runner
     version: str
     """sha256 of the weights file, or of the parameters of random weights."""
+    text: TextSide | None = None
+
+
+class _ImageTower(torch.nn.Module):
+    def __init__(self, clip: torch.nn.Module) -> None:
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.clip.encode_image(images, normalize=True)  # type: ignore[operator,no-any-return]
+
+
+class _TextTower(torch.nn.Module):
+    def __init__(self, clip: torch.nn.Module) -> None:
+        super().__init__()
+        self.clip = clip
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.clip.encode_text(tokens, normalize=True)  # type: ignore[operator,no-any-return]
+
+
+def _open_clip(cfg: ModelConfig) -> torch.nn.Module:
+    import open_clip
+
+    return open_clip.create_model(str(cfg.source.arch), pretrained=None, **cfg.source.options)  # type: ignore[no-any-return]
+
+
+def _token_counter(tokenizer: Any) -> Callable[[str], int]:
+    if hasattr(tokenizer, "encode"):  # open_clip's BPE tokenizer: ids without start and end
+        return lambda text: len(tokenizer.encode(text)) + 2
+    inner = tokenizer.tokenizer  # Hugging Face tokenizers (SigLIP) count special tokens themselves
+    return lambda text: len(inner(text)["input_ids"])
+
+
+def _text_side(cfg: ModelConfig, clip: torch.nn.Module) -> TextSide:
+    import open_clip
+
+    tokenizer = open_clip.get_tokenizer(str(cfg.source.arch))
+    bias = getattr(clip, "logit_bias", None)
+    rt = cfg.runtime
+    runner = TorchRunner(_TextTower(clip), device=rt.device, precision=rt.precision, threads=rt.threads)
+    return TextSide(
+        runner=runner,
+        tokenize=lambda texts: tokenizer(texts).numpy(),
+        count_tokens=_token_counter(tokenizer),
+        context_length=int(getattr(tokenizer, "context_length", 77)),
+        logit_scale=float(clip.logit_scale.exp().item()),  # type: ignore[operator]
+        logit_bias=None if bias is None else float(bias.item()),
+    )
 
 
 def state_digest(module: torch.nn.Module) -> str:
@@ -38,6 +103,10 @@ def state_digest(module: torch.nn.Module) -> str:
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
     # weights_only: a weights file must never be able to run code when loaded.
     state = torch.load(path, map_location="cpu", weights_only=True)
     if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
@@ -71,6 +140,8 @@ def _torchvision(
 def _module(cfg: ModelConfig, labels: list[str], state: dict[str, torch.Tensor] | None) -> torch.nn.Module:
     if cfg.source.kind == "efficientnet_lite":
         return _efficientnet_lite(cfg)
+    if cfg.source.kind == "open_clip":
+        return _open_clip(cfg)
     return _torchvision(cfg, labels, state)
 
 
@@ -86,8 +157,6 @@ def load_model(
         path = resolve_file(weights, model_dirs=model_dirs, cache_dir=cache_dir)
         return LoadedModel(OnnxRunner(path, device=rt.device, threads=rt.threads), weights.sha256)
 
-    from visionserve.runtime.torch_runner import TorchRunner
-
     if weights == "random":
         torch.manual_seed(cfg.source.seed)
         module = _module(cfg, labels, None)
@@ -102,6 +171,11 @@ def load_model(
         state = _load_state(path)
         module = _module(cfg, labels, state)
         module.load_state_dict(state, strict=True)
+    if cfg.source.kind == "open_clip":
+        image_runner = TorchRunner(
+            _ImageTower(module), device=rt.device, precision=rt.precision, threads=rt.threads
+        )
+        return LoadedModel(image_runner, version, text=_text_side(cfg, module))
     runner = TorchRunner(
         module, device=rt.device, precision=rt.precision, channels_last=rt.channels_last, threads=rt.threads
     )

@@ -48,7 +48,10 @@ class TorchRunner:
         self.module = module.eval().to(device=device, dtype=self._dtype, memory_format=self._memory_format)
 
     def _tensor(self, array: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(array).to(self.device, self._dtype)
+        tensor = torch.from_numpy(array)
+        if not tensor.is_floating_point():  # token ids stay integers
+            return tensor.to(self.device)
+        tensor = tensor.to(self.device, self._dtype)
         return tensor.contiguous(memory_format=self._memory_format) if tensor.ndim == 4 else tensor
 
     @torch.inference_mode()

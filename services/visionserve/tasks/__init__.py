@@ -3,6 +3,7 @@
 from visionserve.config import ModelConfig
 from visionserve.tasks.base import Prepared, Task
 from visionserve.tasks.classification import ClassificationTask
+from visionserve.tasks.clip import ClipTask
 from visionserve.tasks.detection import YoloxDetectionTask
 from visionserve.tasks.segmentation import SemanticSegmentationTask
 from visionserve.tasks.torchvision_detection import InstanceSegmentationTask, TorchvisionDetectionTask
@@ -14,6 +15,7 @@ _BY_HEAD: dict[str, type[Task]] = {  # type: ignore[type-arg]
     "torchvision_instances": InstanceSegmentationTask,
     "mask_sigmoid": SemanticSegmentationTask,
     "logits_map": SemanticSegmentationTask,
+    "clip": ClipTask,
 }
 
 
@@ -24,6 +26,7 @@ def task_for(cfg: ModelConfig, labels: list[str]) -> Task:  # type: ignore[type-
 
 __all__ = [
     "ClassificationTask",
+    "ClipTask",
     "InstanceSegmentationTask",
     "Prepared",
     "SemanticSegmentationTask",

@@ -81,6 +81,18 @@ class Task(ABC, Generic[ParamsT, ResultT]):
         """One output per item from the runner's batched output."""
         return [outputs[i] for i in range(count)]
 
+    def texts_needed(self, params: ParamsT) -> list[str]:
+        """Texts whose embeddings these parameters need before images run (CLIP zero-shot)."""
+        return []
+
+    def with_text_embeddings(self, params: ParamsT, embeddings: np.ndarray) -> ParamsT:
+        """The parameters completed with the embeddings of ``texts_needed``, in that order."""
+        return params
+
+    def response_fields(self, params: ParamsT) -> dict[str, Any]:
+        """Fields that the response carries beside the per-image results."""
+        return {}
+
     @abstractmethod
     def check_output(self, outputs: Any) -> None:
         """Refuse at load time a model whose output does not fit the task and labels."""
@@ -101,6 +113,21 @@ class Task(ABC, Generic[ParamsT, ResultT]):
         if not names:
             raise Unprocessable("classes must name at least one class, or be left out")
         return tuple(index[n] for n in names)
+
+
+def center_crop_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
+    """Resize the shorter side to preprocess.resize, then take the central square input."""
+    p = cfg.preprocess
+    assert p.resize is not None  # checked by ModelConfig
+    assert p.input_size is not None
+    short = min(image.width, image.height)
+    width = max(p.input_size, round(image.width * p.resize / short))
+    height = max(p.input_size, round(image.height * p.resize / short))
+    pixels = resize(image.pixels, width, height)
+    top = (height - p.input_size) // 2
+    left = (width - p.input_size) // 2
+    crop = pixels[top : top + p.input_size, left : left + p.input_size]
+    return Prepared(normalise(crop, cfg), image.width, image.height, 1.0)
 
 
 def any_size_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:

@@ -9,7 +9,7 @@ import numpy as np
 
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, normalise, resize
+from visionserve.tasks.base import Prepared, Task, center_crop_input
 from visionserve_client.types import Classification, ClassScore, ImageSize
 
 
@@ -38,17 +38,7 @@ class ClassificationTask(Task[ClassifyParams, Classification]):
         return ClassifyParams(top_k=top_k)
 
     def preprocess(self, image: DecodedImage) -> Prepared:
-        p = self.cfg.preprocess
-        assert p.resize is not None
-        assert p.input_size is not None
-        short = min(image.width, image.height)
-        width = max(p.input_size, round(image.width * p.resize / short))
-        height = max(p.input_size, round(image.height * p.resize / short))
-        pixels = resize(image.pixels, width, height)
-        top = (height - p.input_size) // 2
-        left = (width - p.input_size) // 2
-        crop = pixels[top : top + p.input_size, left : left + p.input_size]
-        return Prepared(normalise(crop, self.cfg), image.width, image.height, 1.0)
+        return center_crop_input(image, self.cfg)
 
     def check_output(self, output: np.ndarray) -> None:
         if output.ndim != 2 or output.shape[1] != len(self.labels):
