@@ -97,3 +97,19 @@ def test_weights_forms_and_their_errors() -> None:
     args["models"][1]["source"]["weights"] = "random"
     with pytest.raises(ConfigError, match="an onnx source needs a weights file"):
         parse_service_config(args)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"detector": "efficientnet-lite0"}, "detector must name a detection model"),
+        ({"segmenter": "nope"}, "segmenter must name a semantic_segmentation model"),
+        ({"segment_class": "cat"}, "segment_class must be one of"),
+        ({"name": "yolox-nano"}, "repeated: yolox-nano"),
+    ],
+)
+def test_pipelines_must_name_fitting_models(change: dict[str, str], message: str) -> None:
+    args = _args()
+    args["pipelines"][0].update(change)
+    with pytest.raises(ConfigError, match=message):
+        parse_service_config(args)

@@ -1,4 +1,4 @@
-"""Build the Ray Serve application from a config: one deployment per model plus the ingress.
+"""Build the Ray Serve application from a config: a deployment per model and pipeline, and the ingress.
 
 ``serve run deploy/serve/local.yaml`` calls ``build_app`` with the file's application args;
 ``visionserve serve`` does the same in-process.
@@ -13,6 +13,7 @@ from ray.serve import Application
 
 from visionserve.config import ModelConfig, ServiceConfig, parse_service_config
 from visionserve.deployments.model import ModelDeployment
+from visionserve.deployments.pipeline import PipelineDeployment
 from visionserve.ingress.api import Ingress
 from visionserve.settings import Settings
 
@@ -41,12 +42,23 @@ def _deployment_options(cfg: ModelConfig) -> dict[str, Any]:
 def build(config: ServiceConfig, settings: Settings | None = None) -> Application:
     settings = settings or Settings.from_env()
     model_dirs = [str(d) for d in settings.model_dirs]
-    handles = {
+    handles: dict[str, Application] = {
         m.name: serve.deployment(ModelDeployment)
         .options(**_deployment_options(m))
         .bind(m, config.limits, model_dirs, str(settings.cache_dir))
         for m in config.models
     }
+    for p in config.pipelines:
+        handles[p.name] = (
+            serve.deployment(PipelineDeployment)
+            .options(
+                name=f"pipeline-{p.name}",
+                num_replicas=p.deployment.num_replicas,
+                max_ongoing_requests=p.deployment.max_ongoing_requests,
+                ray_actor_options={"num_cpus": p.deployment.num_cpus},
+            )
+            .bind(p, config.limits, handles[p.detector], handles[p.segmenter])
+        )
     ingress = Ingress.options(
         name="ingress",
         num_replicas=config.ingress.num_replicas,

@@ -249,21 +249,67 @@ class IngressConfig(_Strict):
     max_ongoing_requests: int = Field(default=256, ge=1)
 
 
+class PipelineDeploymentConfig(_Strict):
+    num_replicas: int = Field(default=1, ge=1)
+    num_cpus: float = Field(default=0.25, ge=0)
+    max_ongoing_requests: int = Field(default=64, ge=1)
+    decode_threads: int = Field(default=2, ge=1, le=64)
+
+
+class PipelineConfig(_Strict):
+    """A composition of model deployments served under one name, like a model.
+
+    ``detect_then_segment``: the detector's boxes of ``detect_classes`` are cropped (padded by
+    ``crop_padding`` of their size), the segmenter segments each crop, and the mask of its
+    ``segment_class`` is pasted back into the box: one instance per box.
+    """
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
+    kind: Literal["detect_then_segment"]
+    task: Literal["instance_segmentation"] = "instance_segmentation"
+    detector: str = Field(description="Name of a detection model in this config.")
+    segmenter: str = Field(description="Name of a semantic segmentation model in this config.")
+    detect_classes: list[str] = Field(min_length=1, description="Detector labels to segment.")
+    segment_class: str = Field(description="The segmenter's label whose mask is kept.")
+    crop_padding: float = Field(default=0.1, ge=0.0, le=1.0)
+    score_threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    max_detections: int = Field(default=20, ge=1, le=1000)
+    deployment: PipelineDeploymentConfig = PipelineDeploymentConfig()
+
+
 class ServiceConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     ingress: IngressConfig = IngressConfig()
     models: list[ModelConfig] = Field(min_length=1)
+    pipelines: list[PipelineConfig] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _unique_names(self) -> ServiceConfig:
-        names = [m.name for m in self.models]
+    def _consistent(self) -> ServiceConfig:
+        names = [m.name for m in self.models] + [p.name for p in self.pipelines]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ValueError(f"model names must be unique, repeated: {', '.join(duplicates)}")
+            raise ValueError(f"model and pipeline names must be unique, repeated: {', '.join(duplicates)}")
+        for pipeline in self.pipelines:
+            for role, task in (("detector", "detection"), ("segmenter", "semantic_segmentation")):
+                model = self.model(getattr(pipeline, role))
+                if model is None or model.task != task:
+                    raise ValueError(f"pipeline {pipeline.name}: {role} must name a {task} model")
+            segmenter = self.model(pipeline.segmenter)
+            labels = segmenter.source.labels if segmenter else None
+            if isinstance(labels, list) and pipeline.segment_class not in labels:
+                raise ValueError(f"pipeline {pipeline.name}: segment_class must be one of {labels}")
         return self
 
     def model(self, name: str) -> ModelConfig | None:
         return next((m for m in self.models if m.name == name), None)
+
+    def entry(self, name: str) -> ModelConfig | PipelineConfig | None:
+        """A model or a pipeline: both are served under their name."""
+        return self.model(name) or next((p for p in self.pipelines if p.name == name), None)
+
+    @property
+    def entries(self) -> list[ModelConfig | PipelineConfig]:
+        return [*self.models, *self.pipelines]
 
 
 def _describe(error: ValidationError, prefix: str) -> str:

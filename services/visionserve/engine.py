@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from visionserve.config import ModelConfig
-from visionserve.errors import Unprocessable
+from visionserve.errors import InvalidImage, Unprocessable
 from visionserve.imaging import DecodedImage, decode
 from visionserve.registry import load_model, read_label_spec, resolve_labels
 from visionserve.tasks import ClipTask, Prepared, task_for
@@ -50,6 +50,12 @@ class ModelEngine:
     def prepare(self, data: bytes, *, max_pixels: int) -> Prepared:
         """Decode and preprocess one image; thread-safe, meant for a worker pool."""
         return self.task.preprocess(decode(data, max_pixels=max_pixels))
+
+    def prepare_pixels(self, pixels: np.ndarray) -> Prepared:
+        """Preprocess an already decoded (H, W, 3) uint8 RGB image."""
+        if pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+            raise InvalidImage(f"expected (H, W, 3) uint8 pixels, got {pixels.shape} {pixels.dtype}")
+        return self.task.preprocess(DecodedImage(pixels=pixels, format="RAW"))
 
     def check_texts(self, texts: Sequence[str]) -> list[int]:
         """Token counts; Unprocessable for an empty text or one over the tokenizer's limit."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from visionserve.config import FileSource, ModelConfig
+from visionserve.config import FileSource, ModelConfig, PipelineConfig
 from visionserve_client.types import ModelInfo
 
 
@@ -29,4 +29,23 @@ def describe(
         backend=cfg.runtime.backend,
         device=cfg.runtime.device,
         max_batch_size=cfg.batching.max_batch_size,
+    )
+
+
+def describe_unreachable(cfg: ModelConfig | PipelineConfig, error: str) -> ModelInfo:
+    """Metadata for a model or pipeline whose replica did not answer."""
+    if isinstance(cfg, ModelConfig):
+        return describe(cfg, labels_count=None, error=error)
+    return ModelInfo(
+        name=cfg.name,
+        task=cfg.task,
+        ready=False,
+        error=error,
+        labels_count=len(cfg.detect_classes),
+        input_size=None,
+        weights_sha256="",
+        model_version="",
+        backend="pipeline",
+        device="",
+        max_batch_size=0,
     )

@@ -24,7 +24,7 @@ def test_sync_client_classifies_detects_and_describes(service: str) -> None:
         detected = client.detect(image_bytes("dog_bike_car.jpg"), score_threshold=0.5)
         assert {"dog", "bicycle", "car"} <= {d.label for d in detected.results[0].detections}
         names = [m.name for m in client.models().models]
-        assert names == ["efficientnet-lite0", "yolox-nano", "selfie-segmentation"]
+        assert names == ["efficientnet-lite0", "yolox-nano", "selfie-segmentation", "person-instances"]
         assert client.model("yolox-nano").task == "detection"
         with pytest.raises(NotFoundError) as missing:
             client.classify(IMAGES / "chelsea.png", model="nope")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -94,12 +95,22 @@ class ModelDeployment:
         return self._engine
 
     async def predict(self, images: list[bytes], raw_params: dict[str, Any]) -> PredictOutput:
+        """Compressed images in, decoded and preprocessed in the decode pool."""
         engine = self._ready_engine()
-        params = engine.parse_params(raw_params)
-        loop = asyncio.get_running_loop()
         prepare = partial(engine.prepare, max_pixels=self._limits.max_image_pixels)
+        return await self._predict(engine, engine.parse_params(raw_params), prepare, images)
+
+    async def predict_pixels(self, images: list[np.ndarray], raw_params: dict[str, Any]) -> PredictOutput:
+        """Decoded (H, W, 3) uint8 RGB images in: for pipelines that already hold the pixels."""
+        engine = self._ready_engine()
+        return await self._predict(engine, engine.parse_params(raw_params), engine.prepare_pixels, images)
+
+    async def _predict(
+        self, engine: ModelEngine, params: Any, prepare: Callable[[Any], Prepared], images: list[Any]
+    ) -> PredictOutput:
+        loop = asyncio.get_running_loop()
         outcomes = await asyncio.gather(
-            *(loop.run_in_executor(self._decode_pool, prepare, data) for data in images),
+            *(loop.run_in_executor(self._decode_pool, prepare, image) for image in images),
             return_exceptions=True,
         )
         prepared: list[Prepared] = []

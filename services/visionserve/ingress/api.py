@@ -19,11 +19,11 @@ from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve import __version__
-from visionserve.config import ModelConfig, ServiceConfig
+from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts
 from visionserve.ingress.errors import error_response, to_response
 from visionserve.ingress.requests import parse_json, parse_request
-from visionserve.metadata import describe
+from visionserve.metadata import describe_unreachable
 from visionserve_client.types import (
     ClassifyRequest,
     ClassifyResponse,
@@ -128,25 +128,27 @@ class Ingress:
         self._config = ServiceConfig.model_validate(config)
         self._handles = handles
 
-    def _model_for(self, name: str | None, tasks: tuple[str, ...]) -> ModelConfig:
+    def _model_for(self, name: str | None, tasks: tuple[str, ...]) -> ModelConfig | PipelineConfig:
         wanted = " or ".join(t.replace("_", " ") for t in tasks)
         if name is None:
-            for model in self._config.models:
-                if model.task in tasks:
-                    return model
+            for entry in self._config.entries:
+                if entry.task in tasks:
+                    return entry
             raise ModelNotFound(f"no {wanted} model is configured")
-        model = self._config.model(name)
-        if model is None:
-            names = ", ".join(m.name for m in self._config.models)
+        found = self._config.entry(name)
+        if found is None:
+            names = ", ".join(e.name for e in self._config.entries)
             raise ModelNotFound(f"unknown model {name!r}; available: {names}")
-        if model.task not in tasks:
+        if found.task not in tasks:
             raise TaskMismatch(
-                f"model {name!r} is a {model.task.replace('_', ' ')} model, not {wanted}: "
-                f"use POST {_ROUTE_FOR_TASK[model.task]}"
+                f"model {name!r} is a {found.task.replace('_', ' ')} model, not {wanted}: "
+                f"use POST {_ROUTE_FOR_TASK[found.task]}"
             )
-        return model
+        return found
 
-    async def _call(self, request: Request, model: ModelConfig, method: str, *args: Any) -> dict[str, Any]:
+    async def _call(
+        self, request: Request, model: ModelConfig | PipelineConfig, method: str, *args: Any
+    ) -> dict[str, Any]:
         timeout = self._config.limits.request_timeout_s
         handle = getattr(self._handles[model.name], method)
         try:
@@ -216,28 +218,28 @@ class Ingress:
         params = body.model_dump(exclude={"texts", "model"}, exclude_none=True)
         return EmbedTextResponse(**await self._call(request, model, "embed_texts", body.texts, params))
 
-    async def _info(self, model: ModelConfig) -> ModelInfo:
+    async def _info(self, entry: ModelConfig | PipelineConfig) -> ModelInfo:
         try:
             info: ModelInfo = await asyncio.wait_for(
-                _awaited(self._handles[model.name].info.remote()), timeout=_INFO_TIMEOUT_S
+                _awaited(self._handles[entry.name].info.remote()), timeout=_INFO_TIMEOUT_S
             )
             return info
         except Exception as exc:  # a replica still starting or gone is "not ready", not an error
             reason = "not responding" if isinstance(exc, asyncio.TimeoutError) else str(exc)[:300]
-            return describe(model, labels_count=None, error=reason)
+            return describe_unreachable(entry, reason)
 
     @app.get("/v1/models", response_model=ModelList)
     async def models(self) -> ModelList:
-        infos = await asyncio.gather(*(self._info(m) for m in self._config.models))
+        infos = await asyncio.gather(*(self._info(e) for e in self._config.entries))
         return ModelList(models=list(infos))
 
     @app.get("/v1/models/{name}", response_model=ModelInfo)
     async def model(self, name: str) -> ModelInfo:
-        model = self._config.model(name)
-        if model is None:
-            names = ", ".join(m.name for m in self._config.models)
+        entry = self._config.entry(name)
+        if entry is None:
+            names = ", ".join(e.name for e in self._config.entries)
             raise ModelNotFound(f"unknown model {name!r}; available: {names}")
-        return await self._info(model)
+        return await self._info(entry)
 
     @app.get("/healthz", response_model=Health)
     async def healthz(self) -> Health:
@@ -247,7 +249,7 @@ class Ingress:
     @app.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
     async def readyz(self) -> Response:
         """Every model loaded and answering; 503 with the reasons otherwise."""
-        infos = await asyncio.gather(*(self._info(m) for m in self._config.models))
+        infos = await asyncio.gather(*(self._info(e) for e in self._config.entries))
         readiness = Readiness(
             ready=all(i.ready for i in infos),
             models={i.name: i.ready for i in infos},

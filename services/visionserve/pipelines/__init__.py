@@ -1,0 +1,1 @@
+"""Compositions of models, as pure functions over their typed results. No Ray."""
