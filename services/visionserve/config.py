@@ -64,14 +64,21 @@ class TorchvisionWeights(_Strict):
 
 
 Head = Literal[
-    "logits", "yolox", "torchvision_detection", "torchvision_instances", "mask_sigmoid", "logits_map", "clip"
+    "logits",
+    "yolox",
+    "torchvision_detection",
+    "torchvision_instances",
+    "mask_sigmoid",
+    "logits_map",
+    "clip",
+    "custom",
 ]
 
 HEADS_FOR_TASK: dict[str, tuple[str, ...]] = {
-    "classification": ("logits",),
-    "detection": ("yolox", "torchvision_detection"),
-    "semantic_segmentation": ("mask_sigmoid", "logits_map"),
-    "instance_segmentation": ("torchvision_instances",),
+    "classification": ("logits", "custom"),
+    "detection": ("yolox", "torchvision_detection", "custom"),
+    "semantic_segmentation": ("mask_sigmoid", "logits_map", "custom"),
+    "instance_segmentation": ("torchvision_instances", "custom"),
     "clip": ("clip",),
 }
 
@@ -102,11 +109,27 @@ LabelsSpec = Annotated[
 
 
 class SourceConfig(_Strict):
-    kind: Literal["efficientnet_lite", "onnx", "torchvision", "open_clip"] = Field(
-        description="Which loader builds the model."
+    kind: Literal["efficientnet_lite", "onnx", "torchvision", "open_clip", "python"] = Field(
+        description="Which loader builds the model; python: a user's VisionModel subclass."
+    )
+    class_path: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+        description="python: 'package.module:ClassName' of a visionserve.custom.VisionModel.",
+    )
+    format: Literal["onnx", "torchscript", "state_dict"] | None = Field(
+        default=None, description="python: what the weights file holds."
     )
     arch: str | None = Field(default=None, description="Architecture name for torch loaders.")
     head: Head = Field(default="logits", description="The layout of the model's output.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _custom_head_by_default(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("kind") == "python" and "head" not in data:
+            return {**data, "head": "custom"}
+        return data
+
     weights: WeightsSpec = Field(
         description="A file, torchvision's named weights, or 'random' (explicit, for tests and demos)."
     )
@@ -123,11 +146,22 @@ class SourceConfig(_Strict):
     def _complete(self) -> SourceConfig:
         if self.kind in ("efficientnet_lite", "torchvision", "open_clip") and not self.arch:
             raise ValueError(f"source.kind {self.kind} needs source.arch")
+        if (self.kind == "python") != (self.class_path is not None):
+            raise ValueError("source.class_path is for, and required by, source.kind: python")
+        if self.kind == "python":
+            if self.head != "custom":
+                raise ValueError("a python source needs source.head: custom (the default for it)")
+            if isinstance(self.weights, FileSource) and self.format is None:
+                raise ValueError("a python source with a weights file needs source.format")
+            if self.weights == "random" and self.format not in (None, "state_dict"):
+                raise ValueError("random weights need an architecture: source.format state_dict")
+        elif self.head == "custom":
+            raise ValueError("head custom is for source.kind: python")
         if self.kind == "onnx" and not isinstance(self.weights, FileSource):
             raise ValueError("an onnx source needs a weights file")
         if self.kind != "torchvision" and isinstance(self.weights, TorchvisionWeights):
             raise ValueError("torchvision weights need source.kind: torchvision")
-        if self.kind not in ("torchvision", "open_clip") and self.labels is None:
+        if self.kind not in ("torchvision", "open_clip", "python") and self.labels is None:
             raise ValueError("source.labels is required unless torchvision provides the categories")
         if self.options and self.kind not in ("torchvision", "open_clip"):
             raise ValueError("source.options only apply to torchvision and open_clip builders")
@@ -220,13 +254,15 @@ class ModelConfig(_Strict):
         heads = HEADS_FOR_TASK[self.task]
         if self.source.head not in heads:
             raise ValueError(f"task {self.task} needs source.head: {' or '.join(heads)}")
-        backend = "onnxruntime" if self.source.kind == "onnx" else "torch"
+        onnx = self.source.kind == "onnx" or self.source.format == "onnx"
+        backend = "onnxruntime" if onnx else "torch"
         if self.runtime.backend != backend:
             raise ValueError(f"a {self.source.kind} source needs runtime.backend: {backend}")
         fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map", "clip")
         if fixed_size and self.preprocess.input_size is None:
             raise ValueError(f"head {self.source.head} needs preprocess.input_size")
-        if self.task in ("classification", "clip") and self.preprocess.resize is None:
+        own_preprocess = self.source.head == "custom"  # a user model resizes in its own hook
+        if self.task in ("classification", "clip") and self.preprocess.resize is None and not own_preprocess:
             raise ValueError(f"{self.task} needs preprocess.resize (shorter side before crop)")
         if self.label_sets and self.task != "clip":
             raise ValueError("label_sets only apply to clip models")

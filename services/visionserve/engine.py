@@ -17,8 +17,9 @@ from pydantic import BaseModel
 from visionserve.config import ModelConfig
 from visionserve.errors import InvalidImage, Unprocessable
 from visionserve.imaging import DecodedImage, decode
-from visionserve.registry import load_model, read_label_spec, resolve_labels
-from visionserve.tasks import ClipTask, Prepared, task_for
+from visionserve.registry import load_model, load_user_class, read_label_spec, resolve_labels
+from visionserve.tasks import ClipTask, Prepared, Task, task_for
+from visionserve.tasks.custom import UserModelTask
 
 
 class ModelEngine:
@@ -26,9 +27,14 @@ class ModelEngine:
         started = time.perf_counter()
         self.cfg = cfg
         dirs = list(model_dirs)
+        user = load_user_class(cfg) if cfg.source.kind == "python" else None
         self.labels = resolve_labels(cfg.source, model_dirs=dirs, cache_dir=cache_dir)
-        self.task = task_for(cfg, self.labels)
-        loaded = load_model(cfg, self.labels, model_dirs=dirs, cache_dir=cache_dir)
+        if user is not None:
+            self.labels = self.labels or list(user.labels)
+            self.task: Task[Any, Any] = UserModelTask(cfg, self.labels, user)
+        else:
+            self.task = task_for(cfg, self.labels)
+        loaded = load_model(cfg, self.labels, model_dirs=dirs, cache_dir=cache_dir, user=user)
         self.runner = loaded.runner
         self.version = loaded.version
         self.text = loaded.text

@@ -161,7 +161,7 @@ def test_models_and_health(service: str) -> None:
     ready = httpx.get(f"{service}/readyz", timeout=30)
     assert ready.status_code == 200
     assert ready.json()["models"] == dict.fromkeys(
-        ["efficientnet-lite0", "yolox-nano", "selfie-segmentation"], True
+        ["efficientnet-lite0", "yolox-nano", "selfie-segmentation", "person-instances"], True
     )
 
 

@@ -133,3 +133,19 @@ def test_zoo_metadata(zoo: str) -> None:
     assert models["deeplabv3"]["input_size"] == [256, 256]
     assert models["mask-rcnn"]["task"] == "instance_segmentation"
     assert all(len(m["model_version"]) == 64 for m in models.values())
+
+
+def test_a_user_model_is_served_from_config_alone(zoo: str) -> None:
+    response = _post(f"{zoo}/v1/classify", ["chelsea.png", "coffee.png"], model="tinynet", top_k=2)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "tinynet"
+    assert len(body["model_version"]) == 64
+    for result in body["results"]:
+        assert len(result["classes"]) == 2
+        assert {c["label"] for c in result["classes"]} <= {"reddish", "greenish", "bluish"}
+    info = httpx.get(f"{zoo}/v1/models/tinynet", timeout=30).json()
+    assert (info["labels_count"], info["ready"], info["input_size"]) == (3, True, None)
+    too_many = _post(f"{zoo}/v1/classify", ["chelsea.png"], model="tinynet", top_k=4)
+    assert too_many.status_code == 422
+    assert "between 1 and 3" in too_many.json()["error"]["message"]

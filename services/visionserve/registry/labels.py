@@ -56,6 +56,6 @@ def resolve_labels(source: SourceConfig, *, model_dirs: list[Path], cache_dir: P
     """The model's labels in output order, from wherever the config says they travel."""
     if source.labels is not None:
         return read_label_spec(source.labels, model_dirs=model_dirs, cache_dir=cache_dir)
-    if source.kind == "open_clip":
-        return []  # labels come with each zero-shot request
+    if source.kind in ("open_clip", "python"):
+        return []  # zero-shot labels come with each request; a user model may carry its own
     return torchvision_categories(source)

@@ -8,6 +8,7 @@ reports as ``model_version``.
 from __future__ import annotations
 
 import hashlib
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 
 from visionserve.config import FileSource, ModelConfig, TorchvisionWeights
+from visionserve.custom import VisionModel
 from visionserve.registry.files import resolve_file, resolve_torchvision, sha256_of
 from visionserve.runtime import Runner
 from visionserve.runtime.torch_runner import TorchRunner
@@ -102,6 +104,31 @@ def state_digest(module: torch.nn.Module) -> str:
     return digest.hexdigest()
 
 
+def _load_user_model(
+    cfg: ModelConfig, user: VisionModel, *, model_dirs: list[Path], cache_dir: Path
+) -> LoadedModel:
+    rt = cfg.runtime
+    weights = cfg.source.weights
+    if weights == "random":
+        torch.manual_seed(cfg.source.seed)
+        module = user.build()
+        return LoadedModel(_torch_runner(cfg, module), state_digest(module))
+    assert isinstance(weights, FileSource)  # checked by SourceConfig
+    path = resolve_file(weights, model_dirs=model_dirs, cache_dir=cache_dir)
+    if cfg.source.format == "onnx":
+        from visionserve.runtime.onnx_runner import OnnxRunner
+
+        return LoadedModel(OnnxRunner(path, device=rt.device, threads=rt.threads), weights.sha256)
+    return LoadedModel(_torch_runner(cfg, _user_module(cfg, user, path)), weights.sha256)
+
+
+def _torch_runner(cfg: ModelConfig, module: torch.nn.Module) -> TorchRunner:
+    rt = cfg.runtime
+    return TorchRunner(
+        module, device=rt.device, precision=rt.precision, channels_last=rt.channels_last, threads=rt.threads
+    )
+
+
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -145,9 +172,38 @@ def _module(cfg: ModelConfig, labels: list[str], state: dict[str, torch.Tensor] 
     return _torchvision(cfg, labels, state)
 
 
+def load_user_class(cfg: ModelConfig) -> VisionModel:
+    """An instance of the config's ``module:Class``, checked to be a VisionModel of the task."""
+    module_name, _, class_name = str(cfg.source.class_path).partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), class_name)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cannot import {cfg.source.class_path}: {exc}") from None
+    if not (isinstance(cls, type) and issubclass(cls, VisionModel)):
+        raise ValueError(f"{cfg.source.class_path} is not a subclass of visionserve.custom.VisionModel")
+    if cls.task != cfg.task:
+        raise ValueError(f"{cfg.source.class_path} is a {cls.task} model, the config says {cfg.task}")
+    return cls()
+
+
+def _user_module(cfg: ModelConfig, user: VisionModel, path: Path) -> torch.nn.Module:
+    if cfg.source.format == "torchscript":
+        return torch.jit.load(str(path), map_location="cpu")  # type: ignore[no-untyped-call,no-any-return]
+    module = user.build()
+    module.load_state_dict(_load_state(path), strict=True)
+    return module
+
+
 def load_model(
-    cfg: ModelConfig, labels: list[str], *, model_dirs: list[Path], cache_dir: Path
+    cfg: ModelConfig,
+    labels: list[str],
+    *,
+    model_dirs: list[Path],
+    cache_dir: Path,
+    user: VisionModel | None = None,
 ) -> LoadedModel:
+    if user is not None:
+        return _load_user_model(cfg, user, model_dirs=model_dirs, cache_dir=cache_dir)
     rt = cfg.runtime
     weights = cfg.source.weights
     if cfg.source.kind == "onnx":
@@ -176,7 +232,4 @@ def load_model(
             _ImageTower(module), device=rt.device, precision=rt.precision, threads=rt.threads
         )
         return LoadedModel(image_runner, version, text=_text_side(cfg, module))
-    runner = TorchRunner(
-        module, device=rt.device, precision=rt.precision, channels_last=rt.channels_last, threads=rt.threads
-    )
-    return LoadedModel(runner, version)
+    return LoadedModel(_torch_runner(cfg, module), version)

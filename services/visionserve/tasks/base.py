@@ -34,6 +34,8 @@ class Prepared:
     height: int
     scale: float
     """Model-input pixels per original pixel (letterbox ratio); 1.0 where unused."""
+    meta: Any = None
+    """Whatever a user model's preprocess handed on to its postprocess."""
 
 
 def resize(pixels: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import Prepared, Task, center_crop_input
@@ -16,6 +17,15 @@ from visionserve_client.types import Classification, ClassScore, ImageSize
 @dataclass(frozen=True)
 class ClassifyParams:
     top_k: int
+
+
+def parse_top_k(raw: dict[str, Any], cfg: ModelConfig, classes: int) -> int:
+    top_k = raw.get("top_k")
+    if top_k is None:
+        return min(cfg.defaults.top_k, classes)
+    if not 1 <= top_k <= classes:
+        raise Unprocessable(f"top_k must be between 1 and {classes} (the model's class count), got {top_k}")
+    return int(top_k)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -28,14 +38,7 @@ class ClassificationTask(Task[ClassifyParams, Classification]):
     name = "classification"
 
     def parse_params(self, raw: dict[str, Any]) -> ClassifyParams:
-        top_k = raw.get("top_k")
-        if top_k is None:
-            top_k = min(self.cfg.defaults.top_k, len(self.labels))
-        if not 1 <= top_k <= len(self.labels):
-            raise Unprocessable(
-                f"top_k must be between 1 and {len(self.labels)} (the model's class count), got {top_k}"
-            )
-        return ClassifyParams(top_k=top_k)
+        return ClassifyParams(top_k=parse_top_k(raw, self.cfg, len(self.labels)))
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         return center_crop_input(image, self.cfg)

@@ -1,0 +1,116 @@
+"""Serve your own model: subclass ``VisionModel`` and name it in the config.
+
+VisionServe decodes, batches, runs, measures and serves it like its own models; the class
+only says how an image becomes the model's input and how one output becomes a typed result.
+
+    # my_models/tinynet.py
+    class TinyNet(VisionModel):
+        task = "classification"
+        labels = ["cat", "dog"]
+
+        def build(self) -> torch.nn.Module:          # state-dict weights and `weights: random`
+            return MyArchitecture(num_classes=2)
+
+        def preprocess(self, image):                  # (H, W, 3) uint8 RGB, as displayed
+            x = resize(image, 64, 64).astype(np.float32) / 255
+            return x.transpose(2, 0, 1), None           # (C, H, W) float32, and any meta
+
+        def postprocess(self, output, meta, size):    # this image's share of the batch output
+            return self.classification(output, size)    # helpers build the typed results
+
+    # deploy/serve/*.yaml, under models:
+    - name: tinynet
+      task: classification
+      source:
+        kind: python
+        class_path: my_models.tinynet:TinyNet
+        format: state_dict                            # or onnx, torchscript
+        weights: {file: tinynet.pt, sha256: ...}      # or: random
+      runtime: {backend: torch}                       # onnxruntime for format onnx
+      preprocess: {}
+
+The hooks run in the model's replica: ``preprocess`` in the decode pool (several threads at
+once), ``postprocess`` in the inference thread. Per-request parameters (``top_k``,
+``score_threshold``, ``max_detections``) are applied to what ``postprocess`` returns.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from visionserve_client.types import (
+    Classification,
+    ClassScore,
+    Detection,
+    DetectionResult,
+    ImageSize,
+    InstanceSegmentation,
+    SemanticSegmentation,
+    TaskName,
+)
+
+UserResult = Classification | DetectionResult | SemanticSegmentation | InstanceSegmentation
+
+
+class VisionModel(ABC):
+    """Base class of a user-defined model. Subclasses set ``task`` and implement the hooks."""
+
+    task: ClassVar[TaskName]
+    labels: ClassVar[list[str]] = []
+    """Labels in output order; the config's source.labels replaces them when given."""
+
+    def __init__(self) -> None:
+        self.class_labels: list[str] = list(self.labels)
+
+    def build(self) -> torch.nn.Module:
+        """The architecture, for state-dict weights and for ``weights: random``."""
+        raise TypeError(f"{type(self).__name__} must implement build() to load state-dict or random weights")
+
+    @abstractmethod
+    def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, Any]:
+        """(H, W, 3) uint8 RGB -> ((C, H', W') float32 model input, meta for postprocess)."""
+
+    @abstractmethod
+    def postprocess(self, output: Any, meta: Any, size: ImageSize) -> UserResult:
+        """One image's output -> the typed result of ``task`` in original image pixels."""
+
+    # Helpers that build typed results.
+
+    def classification(self, logits: np.ndarray, size: ImageSize) -> Classification:
+        """All classes by softmax probability, best first (top_k is applied by the service)."""
+        values = np.asarray(logits, dtype=np.float64).reshape(-1)
+        probs = np.exp(values - values.max())
+        probs /= probs.sum()
+        order = np.argsort(-probs, kind="stable")
+        return Classification(
+            image=size,
+            classes=[
+                ClassScore(index=int(i), label=self.class_labels[i], score=float(probs[i])) for i in order
+            ],
+        )
+
+    def detections(
+        self, boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray, size: ImageSize
+    ) -> DetectionResult:
+        """Boxes (N, 4) [x1, y1, x2, y2] in original pixels; clipped here, sorted by score."""
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, size.width)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, size.height)
+        order = np.argsort(-np.asarray(scores), kind="stable")
+        return DetectionResult(
+            image=size,
+            detections=[
+                Detection(
+                    box=(float(boxes[i, 0]), float(boxes[i, 1]), float(boxes[i, 2]), float(boxes[i, 3])),
+                    label=self.class_labels[int(classes[i])],
+                    class_index=int(classes[i]),
+                    score=float(np.clip(scores[i], 0.0, 1.0)),
+                )
+                for i in order
+                if boxes[i, 2] > boxes[i, 0] and boxes[i, 3] > boxes[i, 1]
+            ],
+        )
