@@ -1,26 +1,25 @@
 """Sync and async clients for the VisionServe HTTP API.
 
 ``VisionServe`` and ``AsyncVisionServe`` are twins: the same methods, the same keyword-only
-options, the same typed results. Images go over the wire compressed, as multipart files.
+options, the same typed results (each request is built once, in ``_calls``). Images go over
+the wire compressed, as multipart files.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import IO, Any, TypeVar, Union, cast
 
 import httpx
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
+from visionserve_client import _calls as calls
+from visionserve_client._calls import Call, ImageInput, Images, T
 from visionserve_client.errors import ConnectionFailed, VisionServeError, error_for_status
 from visionserve_client.types import (
     ClassifyResponse,
     DetectResponse,
     EmbeddingDType,
     EmbedImageResponse,
-    EmbedTextRequest,
     EmbedTextResponse,
     Health,
     ModelInfo,
@@ -30,84 +29,12 @@ from visionserve_client.types import (
     ZeroShotResponse,
 )
 
-ImageInput = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
-"""A path to an image file, its bytes, or a binary file object."""
-
 DEFAULT_TIMEOUT = 60.0
-_T = TypeVar("_T", bound=BaseModel)
+
+__all__ = ["DEFAULT_TIMEOUT", "AsyncVisionServe", "ImageInput", "VisionServe"]
 
 
-def _read_image(image: ImageInput) -> tuple[str, bytes]:
-    if isinstance(image, bytes):
-        return "image", image
-    if isinstance(image, (str, os.PathLike)):
-        path = Path(image)
-        return path.name, path.read_bytes()
-    if hasattr(image, "read"):
-        data = image.read()
-        if not isinstance(data, bytes):
-            raise TypeError("file objects must be opened in binary mode ('rb')")
-        return Path(str(getattr(image, "name", "image"))).name, data
-    raise TypeError(f"expected a path, bytes or a binary file object, got {type(image).__name__}")
-
-
-def _files(images: ImageInput | Sequence[ImageInput]) -> list[tuple[str, tuple[str, bytes]]]:
-    # A str is a Sequence too: only lists and tuples mean "several images".
-    many = list(images) if isinstance(images, (list, tuple)) else [cast(ImageInput, images)]
-    return [("images", _read_image(image)) for image in many]
-
-
-def _form(**params: Any) -> dict[str, Any]:
-    """Multipart text fields; a list becomes repeated fields."""
-    return {
-        key: [str(v) for v in value] if isinstance(value, list) else str(value)
-        for key, value in params.items()
-        if value is not None
-    }
-
-
-def _segment_form(
-    model: str | None,
-    classes: Sequence[str] | None,
-    include_masks: bool | None,
-    include_label_map: bool | None,
-    include_scores: bool | None,
-    score_threshold: float | None,
-    mask_threshold: float | None,
-    max_detections: int | None,
-) -> dict[str, Any]:
-    flags = {
-        "include_masks": include_masks,
-        "include_label_map": include_label_map,
-        "include_scores": include_scores,
-    }
-    return _form(
-        model=model,
-        classes=list(classes) if classes is not None else None,
-        score_threshold=score_threshold,
-        mask_threshold=mask_threshold,
-        max_detections=max_detections,
-        **{k: str(v).lower() for k, v in flags.items() if v is not None},
-    )
-
-
-def _zero_shot_form(
-    model: str | None,
-    labels: Sequence[str] | None,
-    label_set: str | None,
-    templates: Sequence[str] | None,
-    top_k: int | None,
-) -> dict[str, Any]:
-    # Labels may hold commas: send them as repeated fields, never joined.
-    form: dict[str, Any] = _form(model=model, label_set=label_set, top_k=top_k)
-    if labels is not None:
-        form["labels"] = list(labels)
-    if templates is not None:
-        form["templates"] = list(templates)
-    return form
-
-
-def _parse(response: httpx.Response, schema: type[_T]) -> _T:
+def _parse(response: httpx.Response, schema: type[T]) -> T:
     if response.status_code >= 400:
         try:
             body = response.json()["error"]
@@ -143,34 +70,29 @@ class VisionServe:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, schema: type[_T], **kwargs: Any) -> _T:
+    def _send(self, call: Call[T], timeout: float | None) -> T:
         try:
-            response = self._http.request(method, path, **kwargs)
+            response = self._http.request(
+                call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
+            )
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{method} {path}: {exc}") from exc
-        return _parse(response, schema)
+            raise ConnectionFailed(f"{call.method} {call.path}: {exc}") from exc
+        return _parse(response, call.schema)
 
     def classify(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         top_k: int | None = None,
         timeout: float | None = None,
     ) -> ClassifyResponse:
         """Top-k classes for each image, in input order."""
-        return self._request(
-            "POST",
-            "/v1/classify",
-            ClassifyResponse,
-            files=_files(images),
-            data=_form(model=model, top_k=top_k),
-            timeout=timeout or self._http.timeout,
-        )
+        return self._send(calls.classify(images, model, top_k), timeout)
 
     def detect(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         score_threshold: float | None = None,
@@ -178,25 +100,14 @@ class VisionServe:
         max_detections: int | None = None,
         timeout: float | None = None,
     ) -> DetectResponse:
-        """Detected objects for each image, in input order."""
-        params = _form(
-            model=model,
-            score_threshold=score_threshold,
-            iou_threshold=iou_threshold,
-            max_detections=max_detections,
-        )
-        return self._request(
-            "POST",
-            "/v1/detect",
-            DetectResponse,
-            files=_files(images),
-            data=params,
-            timeout=timeout or self._http.timeout,
+        """Detected objects for each image, in input order; boxes in original pixels."""
+        return self._send(
+            calls.detect(images, model, score_threshold, iou_threshold, max_detections), timeout
         )
 
     def segment(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         classes: Sequence[str] | None = None,
@@ -209,41 +120,31 @@ class VisionServe:
         timeout: float | None = None,
     ) -> SegmentResponse:
         """Semantic classes or object instances with RLE masks for each image, in input order."""
-        return self._request(
-            "POST",
-            "/v1/segment",
-            SegmentResponse,
-            files=_files(images),
-            data=_segment_form(
+        return self._send(
+            calls.segment(
+                images,
                 model,
-                classes,
-                include_masks,
-                include_label_map,
-                include_scores,
-                score_threshold,
-                mask_threshold,
-                max_detections,
+                classes=classes,
+                include_masks=include_masks,
+                include_label_map=include_label_map,
+                include_scores=include_scores,
+                score_threshold=score_threshold,
+                mask_threshold=mask_threshold,
+                max_detections=max_detections,
             ),
-            timeout=timeout or self._http.timeout,
+            timeout,
         )
 
     def embed_image(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         dtype: EmbeddingDType | None = None,
         timeout: float | None = None,
     ) -> EmbedImageResponse:
         """L2-normalised image embeddings (CLIP models), in input order."""
-        return self._request(
-            "POST",
-            "/v1/embed/image",
-            EmbedImageResponse,
-            files=_files(images),
-            data=_form(model=model, dtype=dtype),
-            timeout=timeout or self._http.timeout,
-        )
+        return self._send(calls.embed_image(images, model, dtype), timeout)
 
     def embed_text(
         self,
@@ -254,18 +155,11 @@ class VisionServe:
         timeout: float | None = None,
     ) -> EmbedTextResponse:
         """L2-normalised text embeddings (CLIP models), in input order."""
-        body = EmbedTextRequest(texts=list(texts), model=model, dtype=dtype)
-        return self._request(
-            "POST",
-            "/v1/embed/text",
-            EmbedTextResponse,
-            json=body.model_dump(exclude_none=True),
-            timeout=timeout or self._http.timeout,
-        )
+        return self._send(calls.embed_text(texts, model, dtype), timeout)
 
     def zero_shot(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         labels: Sequence[str] | None = None,
         label_set: str | None = None,
@@ -275,27 +169,45 @@ class VisionServe:
         timeout: float | None = None,
     ) -> ZeroShotResponse:
         """Scores of each image against ``labels`` (or a configured ``label_set``)."""
-        return self._request(
-            "POST",
-            "/v1/zero-shot",
-            ZeroShotResponse,
-            files=_files(images),
-            data=_zero_shot_form(model, labels, label_set, templates, top_k),
-            timeout=timeout or self._http.timeout,
+        return self._send(
+            calls.zero_shot(
+                images, model, labels=labels, label_set=label_set, templates=templates, top_k=top_k
+            ),
+            timeout,
         )
 
-    def models(self, *, timeout: float | None = None) -> ModelList:
-        return self._request("GET", "/v1/models", ModelList, timeout=timeout or self._http.timeout)
+    def models(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> ModelList:
+        """Every model and pipeline with its metadata."""
+        return self._send(calls.models(), timeout)
 
-    def model(self, name: str, *, timeout: float | None = None) -> ModelInfo:
-        return self._request("GET", f"/v1/models/{name}", ModelInfo, timeout=timeout or self._http.timeout)
+    def model(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+    ) -> ModelInfo:
+        """One model's or pipeline's metadata."""
+        return self._send(calls.model(name), timeout)
 
-    def health(self, *, timeout: float | None = None) -> Health:
-        return self._request("GET", "/healthz", Health, timeout=timeout or self._http.timeout)
+    def health(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> Health:
+        """The HTTP service is up."""
+        return self._send(calls.health(), timeout)
 
-    def ready(self, *, timeout: float | None = None) -> Readiness:
+    def ready(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> Readiness:
         """Readiness of every model; raises ``UnavailableError`` while one is not ready."""
-        return self._request("GET", "/readyz", Readiness, timeout=timeout or self._http.timeout)
+        return self._send(calls.ready(), timeout)
 
 
 class AsyncVisionServe:
@@ -319,34 +231,29 @@ class AsyncVisionServe:
     async def close(self) -> None:
         await self._http.aclose()
 
-    async def _request(self, method: str, path: str, schema: type[_T], **kwargs: Any) -> _T:
+    async def _send(self, call: Call[T], timeout: float | None) -> T:
         try:
-            response = await self._http.request(method, path, **kwargs)
+            response = await self._http.request(
+                call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
+            )
         except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{method} {path}: {exc}") from exc
-        return _parse(response, schema)
+            raise ConnectionFailed(f"{call.method} {call.path}: {exc}") from exc
+        return _parse(response, call.schema)
 
     async def classify(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         top_k: int | None = None,
         timeout: float | None = None,
     ) -> ClassifyResponse:
         """Top-k classes for each image, in input order."""
-        return await self._request(
-            "POST",
-            "/v1/classify",
-            ClassifyResponse,
-            files=_files(images),
-            data=_form(model=model, top_k=top_k),
-            timeout=timeout or self._http.timeout,
-        )
+        return await self._send(calls.classify(images, model, top_k), timeout)
 
     async def detect(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         score_threshold: float | None = None,
@@ -354,25 +261,14 @@ class AsyncVisionServe:
         max_detections: int | None = None,
         timeout: float | None = None,
     ) -> DetectResponse:
-        """Detected objects for each image, in input order."""
-        params = _form(
-            model=model,
-            score_threshold=score_threshold,
-            iou_threshold=iou_threshold,
-            max_detections=max_detections,
-        )
-        return await self._request(
-            "POST",
-            "/v1/detect",
-            DetectResponse,
-            files=_files(images),
-            data=params,
-            timeout=timeout or self._http.timeout,
+        """Detected objects for each image, in input order; boxes in original pixels."""
+        return await self._send(
+            calls.detect(images, model, score_threshold, iou_threshold, max_detections), timeout
         )
 
     async def segment(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         classes: Sequence[str] | None = None,
@@ -385,41 +281,31 @@ class AsyncVisionServe:
         timeout: float | None = None,
     ) -> SegmentResponse:
         """Semantic classes or object instances with RLE masks for each image, in input order."""
-        return await self._request(
-            "POST",
-            "/v1/segment",
-            SegmentResponse,
-            files=_files(images),
-            data=_segment_form(
+        return await self._send(
+            calls.segment(
+                images,
                 model,
-                classes,
-                include_masks,
-                include_label_map,
-                include_scores,
-                score_threshold,
-                mask_threshold,
-                max_detections,
+                classes=classes,
+                include_masks=include_masks,
+                include_label_map=include_label_map,
+                include_scores=include_scores,
+                score_threshold=score_threshold,
+                mask_threshold=mask_threshold,
+                max_detections=max_detections,
             ),
-            timeout=timeout or self._http.timeout,
+            timeout,
         )
 
     async def embed_image(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         model: str | None = None,
         dtype: EmbeddingDType | None = None,
         timeout: float | None = None,
     ) -> EmbedImageResponse:
         """L2-normalised image embeddings (CLIP models), in input order."""
-        return await self._request(
-            "POST",
-            "/v1/embed/image",
-            EmbedImageResponse,
-            files=_files(images),
-            data=_form(model=model, dtype=dtype),
-            timeout=timeout or self._http.timeout,
-        )
+        return await self._send(calls.embed_image(images, model, dtype), timeout)
 
     async def embed_text(
         self,
@@ -430,18 +316,11 @@ class AsyncVisionServe:
         timeout: float | None = None,
     ) -> EmbedTextResponse:
         """L2-normalised text embeddings (CLIP models), in input order."""
-        body = EmbedTextRequest(texts=list(texts), model=model, dtype=dtype)
-        return await self._request(
-            "POST",
-            "/v1/embed/text",
-            EmbedTextResponse,
-            json=body.model_dump(exclude_none=True),
-            timeout=timeout or self._http.timeout,
-        )
+        return await self._send(calls.embed_text(texts, model, dtype), timeout)
 
     async def zero_shot(
         self,
-        images: ImageInput | Sequence[ImageInput],
+        images: Images,
         *,
         labels: Sequence[str] | None = None,
         label_set: str | None = None,
@@ -451,26 +330,42 @@ class AsyncVisionServe:
         timeout: float | None = None,
     ) -> ZeroShotResponse:
         """Scores of each image against ``labels`` (or a configured ``label_set``)."""
-        return await self._request(
-            "POST",
-            "/v1/zero-shot",
-            ZeroShotResponse,
-            files=_files(images),
-            data=_zero_shot_form(model, labels, label_set, templates, top_k),
-            timeout=timeout or self._http.timeout,
+        return await self._send(
+            calls.zero_shot(
+                images, model, labels=labels, label_set=label_set, templates=templates, top_k=top_k
+            ),
+            timeout,
         )
 
-    async def models(self, *, timeout: float | None = None) -> ModelList:
-        return await self._request("GET", "/v1/models", ModelList, timeout=timeout or self._http.timeout)
+    async def models(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> ModelList:
+        """Every model and pipeline with its metadata."""
+        return await self._send(calls.models(), timeout)
 
-    async def model(self, name: str, *, timeout: float | None = None) -> ModelInfo:
-        return await self._request(
-            "GET", f"/v1/models/{name}", ModelInfo, timeout=timeout or self._http.timeout
-        )
+    async def model(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+    ) -> ModelInfo:
+        """One model's or pipeline's metadata."""
+        return await self._send(calls.model(name), timeout)
 
-    async def health(self, *, timeout: float | None = None) -> Health:
-        return await self._request("GET", "/healthz", Health, timeout=timeout or self._http.timeout)
+    async def health(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> Health:
+        """The HTTP service is up."""
+        return await self._send(calls.health(), timeout)
 
-    async def ready(self, *, timeout: float | None = None) -> Readiness:
+    async def ready(
+        self,
+        *,
+        timeout: float | None = None,
+    ) -> Readiness:
         """Readiness of every model; raises ``UnavailableError`` while one is not ready."""
-        return await self._request("GET", "/readyz", Readiness, timeout=timeout or self._http.timeout)
+        return await self._send(calls.ready(), timeout)

@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from visionserve import __version__
 from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts
-from visionserve.ingress.errors import error_response, to_response
+from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.requests import parse_json, parse_request
 from visionserve.metadata import describe_unreachable
 from visionserve_client.types import (
@@ -74,19 +74,14 @@ async def assign_request_id(request: Request, call_next: Any) -> Response:
     return response
 
 
-@app.exception_handler(Exception)
-async def _any_error(request: Request, exc: Exception) -> JSONResponse:
+async def _error_response(request: Request, exc: Exception) -> JSONResponse:
     return to_response(exc, _request_id(request))
 
 
-@app.exception_handler(StarletteHTTPException)
-async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    return to_response(exc, _request_id(request))
-
-
-@app.exception_handler(RequestValidationError)
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return to_response(exc, _request_id(request))
+# Expected errors get their own handlers: Starlette re-raises whatever reaches the catch-all
+# Exception handler after answering, and Serve then logs it as a failed request.
+for _expected in (*EXPECTED_ERRORS, StarletteHTTPException, RequestValidationError, Exception):
+    app.add_exception_handler(_expected, _error_response)
 
 
 async def _awaited(response: Any) -> Any:

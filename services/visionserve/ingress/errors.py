@@ -15,7 +15,7 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from visionserve.errors import find_service_error
+from visionserve.errors import ServiceError, find_service_error
 from visionserve_client.types import ErrorDetail, ErrorResponse
 
 logger = logging.getLogger("visionserve")
@@ -32,6 +32,8 @@ _HTTP_CODES = {
 }
 
 _UNAVAILABLE = (ActorDiedError, ActorUnavailableError, RayActorError, DeploymentUnavailableError)
+EXPECTED_ERRORS: tuple[type[Exception], ...] = (ServiceError, BackPressureError, *_UNAVAILABLE)
+"""Errors that answer a request with a 4xx or 503: not failures of the service itself."""
 
 
 def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:

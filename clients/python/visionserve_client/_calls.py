@@ -1,0 +1,175 @@
+"""What each API call sends: built once here, sent by the sync and the async client alike."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, Generic, TypeVar, Union, cast
+
+from pydantic import BaseModel
+
+from visionserve_client.types import (
+    ClassifyResponse,
+    DetectResponse,
+    EmbeddingDType,
+    EmbedImageResponse,
+    EmbedTextRequest,
+    EmbedTextResponse,
+    Health,
+    ModelInfo,
+    ModelList,
+    Readiness,
+    SegmentResponse,
+    ZeroShotResponse,
+)
+
+ImageInput = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
+"""A path to an image file, its bytes, or a binary file object."""
+
+Images = ImageInput | Sequence[ImageInput]
+T = TypeVar("T", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    schema: type[T]
+    files: list[tuple[str, tuple[str, bytes]]] | None = None
+    data: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+
+    def request_kwargs(self) -> dict[str, Any]:
+        sent = {"files": self.files, "data": self.data, "json": self.json}
+        return {key: value for key, value in sent.items() if value is not None}
+
+
+def _read_image(image: ImageInput) -> tuple[str, bytes]:
+    if isinstance(image, bytes):
+        return "image", image
+    if isinstance(image, (str, os.PathLike)):
+        path = Path(image)
+        return path.name, path.read_bytes()
+    if hasattr(image, "read"):
+        data = image.read()
+        if not isinstance(data, bytes):
+            raise TypeError("file objects must be opened in binary mode ('rb')")
+        return Path(str(getattr(image, "name", "image"))).name, data
+    raise TypeError(f"expected a path, bytes or a binary file object, got {type(image).__name__}")
+
+
+def _files(images: Images) -> list[tuple[str, tuple[str, bytes]]]:
+    # A str is a Sequence too: only lists and tuples mean "several images".
+    many = list(images) if isinstance(images, (list, tuple)) else [cast(ImageInput, images)]
+    return [("images", _read_image(image)) for image in many]
+
+
+def _form(**params: Any) -> dict[str, Any]:
+    """Multipart text fields; a list becomes repeated fields."""
+    return {
+        key: [str(v) for v in value] if isinstance(value, list) else str(value)
+        for key, value in params.items()
+        if value is not None
+    }
+
+
+def _segment_form(
+    model: str | None,
+    *,
+    classes: Sequence[str] | None,
+    include_masks: bool | None,
+    include_label_map: bool | None,
+    include_scores: bool | None,
+    score_threshold: float | None,
+    mask_threshold: float | None,
+    max_detections: int | None,
+) -> dict[str, Any]:
+    flags = {
+        "include_masks": include_masks,
+        "include_label_map": include_label_map,
+        "include_scores": include_scores,
+    }
+    return _form(
+        model=model,
+        classes=list(classes) if classes is not None else None,
+        score_threshold=score_threshold,
+        mask_threshold=mask_threshold,
+        max_detections=max_detections,
+        **{k: str(v).lower() for k, v in flags.items() if v is not None},
+    )
+
+
+def _zero_shot_form(
+    model: str | None,
+    *,
+    labels: Sequence[str] | None,
+    label_set: str | None,
+    templates: Sequence[str] | None,
+    top_k: int | None,
+) -> dict[str, Any]:
+    # Labels may hold commas: send them as repeated fields, never joined.
+    form: dict[str, Any] = _form(model=model, label_set=label_set, top_k=top_k)
+    if labels is not None:
+        form["labels"] = list(labels)
+    if templates is not None:
+        form["templates"] = list(templates)
+    return form
+
+
+def classify(images: Images, model: str | None, top_k: int | None) -> Call[ClassifyResponse]:
+    return Call("POST", "/v1/classify", ClassifyResponse, _files(images), _form(model=model, top_k=top_k))
+
+
+def detect(
+    images: Images,
+    model: str | None,
+    score_threshold: float | None,
+    iou_threshold: float | None,
+    max_detections: int | None,
+) -> Call[DetectResponse]:
+    form = _form(
+        model=model,
+        score_threshold=score_threshold,
+        iou_threshold=iou_threshold,
+        max_detections=max_detections,
+    )
+    return Call("POST", "/v1/detect", DetectResponse, _files(images), form)
+
+
+def segment(images: Images, model: str | None, **options: Any) -> Call[SegmentResponse]:
+    return Call("POST", "/v1/segment", SegmentResponse, _files(images), _segment_form(model, **options))
+
+
+def embed_image(images: Images, model: str | None, dtype: EmbeddingDType | None) -> Call[EmbedImageResponse]:
+    return Call(
+        "POST", "/v1/embed/image", EmbedImageResponse, _files(images), _form(model=model, dtype=dtype)
+    )
+
+
+def embed_text(
+    texts: Sequence[str], model: str | None, dtype: EmbeddingDType | None
+) -> Call[EmbedTextResponse]:
+    body = EmbedTextRequest(texts=list(texts), model=model, dtype=dtype)
+    return Call("POST", "/v1/embed/text", EmbedTextResponse, json=body.model_dump(exclude_none=True))
+
+
+def zero_shot(images: Images, model: str | None, **options: Any) -> Call[ZeroShotResponse]:
+    return Call("POST", "/v1/zero-shot", ZeroShotResponse, _files(images), _zero_shot_form(model, **options))
+
+
+def models() -> Call[ModelList]:
+    return Call("GET", "/v1/models", ModelList)
+
+
+def model(name: str) -> Call[ModelInfo]:
+    return Call("GET", f"/v1/models/{name}", ModelInfo)
+
+
+def health() -> Call[Health]:
+    return Call("GET", "/healthz", Health)
+
+
+def ready() -> Call[Readiness]:
+    return Call("GET", "/readyz", Readiness)
