@@ -27,3 +27,11 @@ def test_ruff_format_is_clean() -> None:
 def test_client_passes_mypy_strict() -> None:
     result = _run("mypy", "--strict", "clients/python/visionserve_client")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ingress_does_not_import_torch() -> None:
+    code = "import sys, visionserve.ingress.api; print('torch' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+    assert result.stdout.strip() == "False", result.stderr[-2000:]

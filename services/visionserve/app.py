@@ -12,8 +12,10 @@ from ray import serve
 from ray.serve import Application
 
 from visionserve.config import ModelConfig, ServiceConfig, parse_service_config
+from visionserve.deployments.explainer import ExplainerDeployment
 from visionserve.deployments.model import ModelDeployment
 from visionserve.deployments.pipeline import PipelineDeployment
+from visionserve.explain.support import supported_methods
 from visionserve.ingress.api import Ingress
 from visionserve.settings import Settings
 
@@ -59,13 +61,44 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
             )
             .bind(p, config.limits, handles[p.detector], handles[p.segmenter])
         )
+    explainer = _explainer(config, model_dirs, str(settings.cache_dir))
     ingress = Ingress.options(
         name="ingress",
         num_replicas=config.ingress.num_replicas,
         max_ongoing_requests=config.ingress.max_ongoing_requests,
         ray_actor_options={"num_cpus": config.ingress.num_cpus},
     )
-    return ingress.bind(config.model_dump(mode="json"), handles)
+    return ingress.bind(config.model_dump(mode="json"), handles, explainer)
+
+
+def explainable(config: ServiceConfig) -> list[ModelConfig]:
+    """The models the explanation deployment loads."""
+    wanted = config.explainer.models
+    return [
+        m
+        for m in config.models
+        if (wanted is None or m.name in wanted)
+        and supported_methods(m.task, m.runtime.backend, m.source.head)
+    ]
+
+
+def _explainer(config: ServiceConfig, model_dirs: list[str], cache_dir: str) -> Application | None:
+    e = config.explainer
+    models = explainable(config)
+    if not e.enabled or not models:
+        return None
+    return (
+        serve.deployment(ExplainerDeployment)
+        .options(
+            name="explainer",
+            num_replicas=e.num_replicas,
+            max_ongoing_requests=e.max_ongoing_requests,
+            max_queued_requests=e.max_queued_requests,
+            ray_actor_options={"num_cpus": e.num_cpus, "num_gpus": e.num_gpus},
+            health_check_timeout_s=60,
+        )
+        .bind(e, models, config.limits, model_dirs, cache_dir)
+    )
 
 
 def build_app(args: dict[str, Any]) -> Application:

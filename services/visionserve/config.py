@@ -313,9 +313,23 @@ class PipelineConfig(_Strict):
     deployment: PipelineDeploymentConfig = PipelineDeploymentConfig()
 
 
+class ExplainerConfig(_Strict):
+    """The explanation deployment: its own replicas and copies of the models it explains."""
+
+    enabled: bool = True
+    models: list[str] | None = Field(default=None, description="Models to explain; none: all that can be.")
+    num_replicas: int = Field(default=1, ge=1)
+    num_cpus: float = Field(default=0.5, ge=0)
+    num_gpus: float = Field(default=0.0, ge=0)
+    max_ongoing_requests: int = Field(default=8, ge=1)
+    max_queued_requests: int = Field(default=32, ge=-1)
+    threads: int = Field(default=1, ge=1, le=16, description="Explanations run at once per replica.")
+
+
 class ServiceConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     ingress: IngressConfig = IngressConfig()
+    explainer: ExplainerConfig = ExplainerConfig()
     models: list[ModelConfig] = Field(min_length=1)
     pipelines: list[PipelineConfig] = Field(default_factory=list)
 
@@ -334,6 +348,9 @@ class ServiceConfig(_Strict):
             labels = segmenter.source.labels if segmenter else None
             if isinstance(labels, list) and pipeline.segment_class not in labels:
                 raise ValueError(f"pipeline {pipeline.name}: segment_class must be one of {labels}")
+        unknown = [n for n in self.explainer.models or [] if self.model(n) is None]
+        if unknown:
+            raise ValueError(f"explainer.models names unknown models: {', '.join(unknown)}")
         return self
 
     def model(self, name: str) -> ModelConfig | None:

@@ -116,6 +116,43 @@ class ZeroShotRequest(_Schema):
     top_k: int | None = Field(default=None, ge=1, le=MAX_ZERO_SHOT_LABELS, description="Labels returned.")
 
 
+ExplainMethod = Literal[
+    "saliency",
+    "smoothgrad",
+    "integrated_gradients",
+    "guided_backprop",
+    "cam",
+    "gradcam",
+    "gradcam_plus_plus",
+    "scorecam",
+    "eigencam",
+    "guided_gradcam",
+    "occlusion",
+]
+
+
+class ExplainRequest(_Schema):
+    """JSON body of ``POST /v1/explain``: why the model decided what it did on one image."""
+
+    images: list[str] = Field(description="Exactly one base64-encoded image file (or data: URI).")
+    model: str | None = Field(default=None, description="Model name; default: the first classifier.")
+    methods: list[ExplainMethod] = Field(min_length=1, max_length=11, description="Methods to run.")
+    target_class: int | None = Field(default=None, ge=0, description="Class index (default: top-1).")
+    target_label: str | None = Field(default=None, description="Class by label instead of index.")
+    target_text: str | None = Field(default=None, description="CLIP: the text query to explain.")
+    layer: str | None = Field(default=None, description="CAM methods: module name, or 'name.input'.")
+    steps: int | None = Field(default=None, ge=2, le=512, description="Integrated Gradients steps.")
+    baseline: Literal["zeros", "mean", "blur"] | None = Field(default=None, description="IG baseline.")
+    samples: int | None = Field(default=None, ge=1, le=256, description="SmoothGrad samples.")
+    noise_level: float | None = Field(default=None, ge=0.0, le=1.0, description="SmoothGrad sigma share.")
+    seed: int | None = Field(default=None, ge=0, description="SmoothGrad noise seed.")
+    patch: int | None = Field(default=None, ge=1, le=4096, description="Occlusion patch side (input px).")
+    stride: int | None = Field(default=None, ge=1, le=4096, description="Occlusion stride (input px).")
+    fill: float | None = Field(default=None, description="Occlusion fill, in the model's input units.")
+    fidelity: bool | None = Field(default=None, description="Also compute deletion/insertion AUC.")
+    overlay: bool | None = Field(default=None, description="Also return a PNG overlay on the image.")
+
+
 # ---------------------------------------------------------------- results
 
 
@@ -225,6 +262,46 @@ class ZeroShotResult(_Schema):
     scores: list[LabelScore]
 
 
+class FloatMap(_Schema):
+    """A float16 array, little-endian, row-major, base64; multiply by ``scale`` for the values."""
+
+    shape: tuple[int, int] = Field(description="(height, width): the original image's.")
+    dtype: Literal["float16"] = "float16"
+    scale: float
+    data: str
+
+
+class Fidelity(_Schema):
+    deletion_auc: float = Field(description="Lower is more faithful.")
+    insertion_auc: float = Field(description="Higher is more faithful.")
+
+
+class ExplainTarget(_Schema):
+    kind: Literal["class", "segmentation_class", "text"]
+    index: int | None = None
+    label: str | None = None
+    text: str | None = None
+    score: float = Field(description="The target's score (logit, summed logits, or cosine).")
+
+
+class MethodExplanation(_Schema):
+    method: ExplainMethod
+    layer: str | None = Field(default=None, description="The layer a CAM method used.")
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+    raw: FloatMap = Field(description="The signed map at the original image's size.")
+    signed: bool = Field(description="Whether the normalised view is in [-1, 1] (else [0, 1]).")
+    normalized_png: str = Field(description="8-bit PNG of the normalised view (signed: 128 = 0).")
+    overlay_png: str | None = None
+    fidelity: Fidelity | None = None
+    seconds: float = Field(ge=0.0)
+
+
+class ExplainResult(_Schema):
+    image: ImageSize
+    target: ExplainTarget
+    explanations: list[MethodExplanation]
+
+
 class _Response(_Schema):
     request_id: str
     model: str
@@ -260,6 +337,10 @@ class ZeroShotResponse(_Response):
     results: list[ZeroShotResult] = Field(description="One entry per input image, in order.")
 
 
+class ExplainResponse(_Response):
+    results: list[ExplainResult]
+
+
 class SegmentResponse(_Response):
     results: list[SegmentationResult] = Field(description="One entry per input image, in order.")
 
@@ -281,6 +362,8 @@ class ModelInfo(_Schema):
     backend: str
     device: str
     max_batch_size: int
+    explain_methods: list[str] = Field(default_factory=list, description="Methods /v1/explain offers.")
+    explain_layer: str | None = Field(default=None, description="Default layer of CAM methods.")
 
 
 class ModelList(_Schema):

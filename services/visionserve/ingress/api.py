@@ -20,7 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve import __version__
 from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
-from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts
+from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts, Unprocessable
+from visionserve.explain.support import supported_methods
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.requests import parse_json, parse_request
 from visionserve.metadata import describe_unreachable
@@ -33,6 +34,8 @@ from visionserve_client.types import (
     EmbedImageResponse,
     EmbedTextRequest,
     EmbedTextResponse,
+    ExplainRequest,
+    ExplainResponse,
     Health,
     ModelInfo,
     ModelList,
@@ -119,9 +122,21 @@ def _body_doc(schema: type[Any]) -> dict[str, Any]:
 @serve.deployment
 @serve.ingress(app)
 class Ingress:
-    def __init__(self, config: dict[str, Any], handles: dict[str, DeploymentHandle]) -> None:
+    def __init__(
+        self,
+        config: dict[str, Any],
+        handles: dict[str, DeploymentHandle],
+        explainer: DeploymentHandle | None,
+    ) -> None:
         self._config = ServiceConfig.model_validate(config)
         self._handles = handles
+        self._explainer = explainer
+        wanted = self._config.explainer.models
+        self._explain_methods = {
+            m.name: supported_methods(m.task, m.runtime.backend, m.source.head)
+            for m in self._config.models
+            if explainer is not None and (wanted is None or m.name in wanted)
+        }
 
     def _model_for(self, name: str | None, tasks: tuple[str, ...]) -> ModelConfig | PipelineConfig:
         wanted = " or ".join(t.replace("_", " ") for t in tasks)
@@ -142,10 +157,15 @@ class Ingress:
         return found
 
     async def _call(
-        self, request: Request, model: ModelConfig | PipelineConfig, method: str, *args: Any
+        self,
+        request: Request,
+        model: ModelConfig | PipelineConfig,
+        method: str,
+        *args: Any,
+        deployment: DeploymentHandle | None = None,
     ) -> dict[str, Any]:
         timeout = self._config.limits.request_timeout_s
-        handle = getattr(self._handles[model.name], method)
+        handle = getattr(deployment or self._handles[model.name], method)
         try:
             output = await asyncio.wait_for(_awaited(handle.remote(*args)), timeout=timeout)
         except asyncio.TimeoutError:
@@ -213,11 +233,36 @@ class Ingress:
         params = body.model_dump(exclude={"texts", "model"}, exclude_none=True)
         return EmbedTextResponse(**await self._call(request, model, "embed_texts", body.texts, params))
 
+    @app.post("/v1/explain", response_model=ExplainResponse, openapi_extra=_body_doc(ExplainRequest))
+    async def explain(self, request: Request) -> ExplainResponse:
+        """Why the model decided: maps of the chosen methods for a class, segment or text query."""
+        parsed = await parse_request(request, ExplainRequest, self._config.limits)
+        tasks = ("classification", "semantic_segmentation", "clip", "detection", "instance_segmentation")
+        if parsed.model is None:
+            if not self._explain_methods:
+                raise ModelNotFound("no model is configured for explanations")
+            name = next(n for n, methods in self._explain_methods.items() if methods)
+        else:
+            name = parsed.model
+        entry = self._model_for(name, tasks)
+        if not self._explain_methods.get(entry.name) or self._explainer is None:
+            raise Unprocessable(f"model {entry.name!r} offers no explanation methods")
+        body = await self._call(
+            request, entry, "explain", entry.name, parsed.images, parsed.params, deployment=self._explainer
+        )
+        return ExplainResponse(**body)
+
     async def _info(self, entry: ModelConfig | PipelineConfig) -> ModelInfo:
         try:
             info: ModelInfo = await asyncio.wait_for(
                 _awaited(self._handles[entry.name].info.remote()), timeout=_INFO_TIMEOUT_S
             )
+            methods = self._explain_methods.get(entry.name, [])
+            if methods and self._explainer is not None:
+                layer = await asyncio.wait_for(
+                    _awaited(self._explainer.default_layer.remote(entry.name)), timeout=_INFO_TIMEOUT_S
+                )
+                info = info.model_copy(update={"explain_methods": methods, "explain_layer": layer})
             return info
         except Exception as exc:  # a replica still starting or gone is "not ready", not an error
             reason = "not responding" if isinstance(exc, asyncio.TimeoutError) else str(exc)[:300]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 from PIL import Image
 from pydantic import BaseModel
 
@@ -83,6 +85,13 @@ class Task(ABC, Generic[ParamsT, ResultT]):
         """One output per item from the runner's batched output."""
         return [outputs[i] for i in range(count)]
 
+    def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
+        """A (h, w) map over the model's input -> (H, W) over the original image.
+
+        By default the input is the whole image resized (stretched); tasks that crop or pad
+        override this."""
+        return resize_map(values, item.width, item.height)
+
     def texts_needed(self, params: ParamsT) -> list[str]:
         """Texts whose embeddings these parameters need before images run (CLIP zero-shot)."""
         return []
@@ -117,18 +126,45 @@ class Task(ABC, Generic[ParamsT, ResultT]):
         return tuple(index[n] for n in names)
 
 
+def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Bilinear resize of a float map (no antialiasing: maps are upsampled, mostly)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
+    return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def center_crop_region(width: int, height: int, cfg: ModelConfig) -> tuple[int, int, int, int, int, int]:
+    """(resized width, resized height, left, top, side) of the center crop, in resized pixels."""
+    p = cfg.preprocess
+    assert p.resize is not None
+    assert p.input_size is not None
+    short = min(width, height)
+    resized_w = max(p.input_size, round(width * p.resize / short))
+    resized_h = max(p.input_size, round(height * p.resize / short))
+    return (
+        resized_w,
+        resized_h,
+        (resized_w - p.input_size) // 2,
+        (resized_h - p.input_size) // 2,
+        p.input_size,
+    )
+
+
+def center_crop_to_original(values: np.ndarray, item: Prepared, cfg: ModelConfig) -> np.ndarray:
+    """A map over the center crop, placed where the crop lies in the original image (0 elsewhere)."""
+    resized_w, resized_h, left, top, side = center_crop_region(item.width, item.height, cfg)
+    fx, fy = item.width / resized_w, item.height / resized_h
+    x1, y1 = round(left * fx), round(top * fy)
+    x2, y2 = min(item.width, round((left + side) * fx)), min(item.height, round((top + side) * fy))
+    full = np.zeros((item.height, item.width), dtype=np.float32)
+    full[y1:y2, x1:x2] = resize_map(values, x2 - x1, y2 - y1)
+    return full
+
+
 def center_crop_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
     """Resize the shorter side to preprocess.resize, then take the central square input."""
-    p = cfg.preprocess
-    assert p.resize is not None  # checked by ModelConfig
-    assert p.input_size is not None
-    short = min(image.width, image.height)
-    width = max(p.input_size, round(image.width * p.resize / short))
-    height = max(p.input_size, round(image.height * p.resize / short))
-    pixels = resize(image.pixels, width, height)
-    top = (height - p.input_size) // 2
-    left = (width - p.input_size) // 2
-    crop = pixels[top : top + p.input_size, left : left + p.input_size]
+    resized_w, resized_h, left, top, side = center_crop_region(image.width, image.height, cfg)
+    pixels = resize(image.pixels, resized_w, resized_h)
+    crop = pixels[top : top + side, left : left + side]
     return Prepared(normalise(crop, cfg), image.width, image.height, 1.0)
 
 

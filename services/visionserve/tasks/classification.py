@@ -10,7 +10,7 @@ import numpy as np
 from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, center_crop_input
+from visionserve.tasks.base import Prepared, Task, center_crop_input, center_crop_to_original
 from visionserve_client.types import Classification, ClassScore, ImageSize
 
 
@@ -42,6 +42,9 @@ class ClassificationTask(Task[ClassifyParams, Classification]):
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         return center_crop_input(image, self.cfg)
+
+    def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
+        return center_crop_to_original(values, item, self.cfg)
 
     def check_output(self, output: np.ndarray) -> None:
         if output.ndim != 2 or output.shape[1] != len(self.labels):

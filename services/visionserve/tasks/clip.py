@@ -16,7 +16,7 @@ import numpy as np
 
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, center_crop_input
+from visionserve.tasks.base import Prepared, Task, center_crop_input, center_crop_to_original
 from visionserve_client.types import ImageEmbedding, ImageSize, LabelScore, ZeroShotResult
 
 MAX_LABELS = 1000
@@ -116,6 +116,9 @@ class ClipTask(Task[ClipParams, Any]):
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         return center_crop_input(image, self.cfg)
+
+    def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
+        return center_crop_to_original(values, item, self.cfg)
 
     def check_output(self, outputs: Any) -> None:
         if not isinstance(outputs, np.ndarray) or outputs.ndim != 2:

@@ -17,7 +17,7 @@ from torchvision.ops import batched_nms
 from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, normalise, resize
+from visionserve.tasks.base import Prepared, Task, normalise, resize, resize_map
 from visionserve_client.types import Detection, DetectionResult, ImageSize
 
 YOLOX_STRIDES = (8, 16, 32)
@@ -64,6 +64,11 @@ class YoloxDetectionTask(Task[DetectParams, DetectionResult]):
         canvas = np.full((size, size, 3), self.cfg.preprocess.pad_value, dtype=np.uint8)
         canvas[:height, :width] = resize(image.pixels, width, height)
         return Prepared(normalise(canvas, self.cfg), image.width, image.height, ratio)
+
+    def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
+        """The letterboxed image sits top-left in the input: cut it out and scale it back."""
+        width, height = max(1, round(item.width * item.scale)), max(1, round(item.height * item.scale))
+        return resize_map(values[:height, :width], item.width, item.height)
 
     @cached_property
     def _grid(self) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,200 @@
+"""Explain one image for one loaded model: target, methods, views, fidelity. No Ray.
+
+``ExplainableModel`` wraps a ModelEngine (the explanation deployment's own copy of the model)
+with what explanations need: a differentiable forward of the torch module where there is
+one (gradient-free methods only otherwise), the target, and the geometry that maps a map at
+the model's input back onto the original image. One explanation runs at a time per model: the
+layer hooks are per module, so concurrent requests would see each other's activations.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from visionserve.engine import ModelEngine
+from visionserve.errors import Unprocessable
+from visionserve.explain import views
+from visionserve.explain.fidelity import deletion_insertion
+from visionserve.explain.layers import default_layer, find_layer
+from visionserve.explain.methods import METHODS, Options
+from visionserve.explain.support import supported_methods
+from visionserve.explain.targets import ClassLogit, Cosine, SegmentationClass, Target
+from visionserve.imaging import DecodedImage, decode
+from visionserve.runtime.torch_runner import TorchRunner
+from visionserve.tasks import Prepared
+from visionserve_client.types import (
+    ExplainResult,
+    ExplainTarget,
+    Fidelity,
+    FloatMap,
+    ImageSize,
+    MethodExplanation,
+)
+
+
+@dataclass(frozen=True)
+class ExplainParams:
+    methods: tuple[str, ...]
+    options: Options
+    target_class: int | None = None
+    target_label: str | None = None
+    target_text: str | None = None
+    layer: str | None = None
+    fidelity: bool = False
+    overlay: bool = False
+
+
+def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
+    option_names = Options.__dataclass_fields__
+    options = Options(**{k: raw[k] for k in option_names if raw.get(k) is not None})
+    return ExplainParams(
+        methods=tuple(dict.fromkeys(raw["methods"])),
+        options=options,
+        target_class=raw.get("target_class"),
+        target_label=raw.get("target_label"),
+        target_text=raw.get("target_text"),
+        layer=raw.get("layer"),
+        fidelity=bool(raw.get("fidelity")),
+        overlay=bool(raw.get("overlay")),
+    )
+
+
+class ExplainableModel:
+    def __init__(self, engine: ModelEngine) -> None:
+        self.engine = engine
+        cfg = engine.cfg
+        self.methods = supported_methods(cfg.task, cfg.runtime.backend, cfg.source.head)
+        runner = engine.runner
+        self.module: torch.nn.Module | None = runner.module if isinstance(runner, TorchRunner) else None
+        self.layer = default_layer(self.module) if self.module is not None else None
+        self._lock = threading.Lock()
+
+    def forward(self, x: torch.Tensor) -> Any:
+        if self.module is not None:
+            output = self.module(x)
+        else:  # gradient-free methods over any runner
+            output = torch.from_numpy(np.asarray(self.engine.runner.run(x.numpy())))
+        if self.engine.cfg.source.head == "mask_sigmoid":
+            return torch.cat([1.0 - output, output], dim=1)  # background, foreground
+        return output
+
+    def _target(self, x: torch.Tensor, params: ExplainParams) -> tuple[Target, ExplainTarget]:
+        task, labels = self.engine.cfg.task, self.engine.labels
+        if task == "clip":
+            if not params.target_text:
+                raise Unprocessable("explaining a CLIP model needs target_text, the query to explain")
+            self.engine.check_texts([params.target_text])
+            embedding = torch.from_numpy(self.engine.encode_texts([params.target_text])[0])
+            target: Target = Cosine(embedding)
+            return target, ExplainTarget(
+                kind="text", text=params.target_text, score=float(target(self.forward(x))[0])
+            )
+        with torch.no_grad():
+            output = self.forward(x)
+        index = self._class_index(params, labels, output)
+        if task == "classification":
+            target = ClassLogit(index)
+            return target, ExplainTarget(
+                kind="class", index=index, label=labels[index], score=float(target(output)[0])
+            )
+        logits = output["out"] if isinstance(output, dict) else output
+        mask = (logits[0].argmax(dim=0) == index).float()
+        if mask.sum() == 0:
+            raise Unprocessable(f"class {labels[index]!r} covers no pixel of this image: nothing to explain")
+        target = SegmentationClass(index, mask)
+        score = float(target(output)[0])
+        return target, ExplainTarget(kind="segmentation_class", index=index, label=labels[index], score=score)
+
+    def _class_index(self, params: ExplainParams, labels: list[str], output: Any) -> int:
+        if params.target_label is not None:
+            if params.target_label not in labels:
+                raise Unprocessable(f"unknown target_label {params.target_label!r} for this model")
+            return labels.index(params.target_label)
+        if params.target_class is not None:
+            if not 0 <= params.target_class < len(labels):
+                raise Unprocessable(
+                    f"target_class {params.target_class} is out of range: "
+                    f"this model has {len(labels)} classes"
+                )
+            return params.target_class
+        logits = output["out"] if isinstance(output, dict) else output
+        if self.engine.cfg.task == "classification":
+            return int(logits[0].argmax())
+        areas = torch.bincount(logits[0].argmax(dim=0).flatten(), minlength=logits.shape[1])
+        if len(areas) > 1 and areas[1:].sum() > 0:
+            areas[0] = 0  # the largest class that is not the background
+        return int(areas.argmax())
+
+    def _check(self, params: ExplainParams) -> None:
+        for method in params.methods:
+            if method not in METHODS:
+                raise Unprocessable(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+            if method not in self.methods:
+                offered = ", ".join(self.methods) or "none"
+                raise Unprocessable(
+                    f"method {method!r} is not available for model {self.engine.cfg.name}; "
+                    f"it offers: {offered}"
+                )
+        if params.layer is not None:
+            if self.module is None:
+                raise Unprocessable("layer applies only to torch models")
+            find_layer(self.module, params.layer)
+
+    def explain(self, data: bytes, raw_params: dict[str, Any], *, max_pixels: int) -> ExplainResult:
+        params = parse_explain_params(raw_params)
+        self._check(params)
+        image = decode(data, max_pixels=max_pixels)
+        item = self.engine.task.preprocess(image)
+        x = torch.from_numpy(item.tensor)[None]
+        with self._lock:
+            target, described = self._target(x, params)
+            explanations = [self._run(method, x, target, params, image, item) for method in params.methods]
+        return ExplainResult(
+            image=ImageSize(width=image.width, height=image.height),
+            target=described,
+            explanations=explanations,
+        )
+
+    def _run(
+        self,
+        method: str,
+        x: torch.Tensor,
+        target: Target,
+        params: ExplainParams,
+        image: DecodedImage,
+        item: Prepared,
+    ) -> MethodExplanation:
+        started = time.perf_counter()
+        explainer = METHODS[method]
+        model: Any = self.module if explainer.needs_gradients else self.forward
+        attribution = explainer.explain(model, x, target, params.layer, params.options)
+        at_input = views.to_input(attribution, x.shape[2], x.shape[3])
+        raw = self.engine.task.map_to_original(at_input, item)
+        signed = not (attribution.clip_negative or method in views.UNSIGNED)
+        view = views.normalised(method, attribution, raw)
+        data, scale = views.float16_b64(raw)
+        fidelity = None
+        if params.fidelity:
+            squash = (
+                (lambda out, s: torch.softmax(out, dim=1)[:, target.index])
+                if isinstance(target, ClassLogit)
+                else None
+            )  # type: ignore[attr-defined]
+            fidelity = Fidelity(**deletion_insertion(self.forward, x, at_input, target, squash=squash))
+        return MethodExplanation(
+            method=method,  # type: ignore[arg-type]
+            layer=attribution.layer,
+            params={k: v for k, v in attribution.params.items() if isinstance(v, (int, float, str))},
+            raw=FloatMap(shape=raw.shape, scale=scale, data=data),  # type: ignore[arg-type]
+            signed=signed,
+            normalized_png=views.gray_png(view, signed),
+            overlay_png=views.overlay_png(image.pixels, view, signed) if params.overlay else None,
+            fidelity=fidelity,
+            seconds=time.perf_counter() - started,
+        )

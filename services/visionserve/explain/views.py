@@ -1,0 +1,78 @@
+"""From a method's raw map to what a response carries, at the original image's size.
+
+- ``raw``: the signed map, bilinearly upsampled to the model input and mapped back onto the
+  original image (pixels the model never saw are 0), sent as float16 divided by ``scale``
+  (its largest magnitude), so that no value overflows and ``raw * scale`` restores it.
+- ``normalised``: CAM methods: min-max of the map with negative evidence cut (the
+  pytorch-grad-cam convention); unsigned maps: min-max; signed maps: divided by the largest
+  magnitude, so that 0 stays 0 and the sign stays visible.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from visionserve.explain.methods import Attribution
+
+UNSIGNED = ("saliency", "smoothgrad")
+
+
+def to_input(attribution: Attribution, height: int, width: int) -> np.ndarray:
+    raw = attribution.raw.astype(np.float32)
+    if raw.shape == (height, width):
+        return raw
+    tensor = torch.from_numpy(raw)[None, None]
+    return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
+
+
+def normalised(method: str, attribution: Attribution, raw: np.ndarray) -> np.ndarray:
+    """[0, 1] for CAM and unsigned maps, [-1, 1] for signed ones."""
+    if attribution.clip_negative or method in UNSIGNED:
+        values = np.maximum(raw, 0) if attribution.clip_negative else raw
+        values = values - values.min()
+        return values / (values.max() + 1e-7)
+    return raw / (np.abs(raw).max() + 1e-12)
+
+
+def float16_b64(values: np.ndarray) -> tuple[str, float]:
+    scale = float(np.abs(values).max()) or 1.0
+    return base64.b64encode((values / scale).astype("<f2").tobytes()).decode("ascii"), scale
+
+
+def png_b64(image: Image.Image) -> str:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def gray_png(view: np.ndarray, signed: bool) -> str:
+    """A normalised view as an 8-bit PNG: [0, 1] -> 0..255, or [-1, 1] -> 0..255 with 0 at 128."""
+    scaled = (view + 1.0) / 2.0 if signed else view
+    return png_b64(Image.fromarray((np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)))
+
+
+def _jet(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> RGB uint8 on the jet colour scale."""
+    v = np.clip(values, 0, 1)
+    r = np.clip(1.5 - np.abs(4 * v - 3), 0, 1)
+    g = np.clip(1.5 - np.abs(4 * v - 2), 0, 1)
+    b = np.clip(1.5 - np.abs(4 * v - 1), 0, 1)
+    return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
+
+
+def overlay_png(pixels: np.ndarray, view: np.ndarray, signed: bool, opacity: float = 0.5) -> str:
+    """The view on the image, jet colours (signed maps: 0.5 is no evidence)."""
+    colours = _jet((view + 1.0) / 2.0 if signed else view).astype(np.float32)
+    blended = (1 - opacity) * pixels.astype(np.float32) + opacity * colours
+    return png_b64(Image.fromarray(blended.clip(0, 255).astype(np.uint8)))
+
+
+MapBack = Callable[[np.ndarray], np.ndarray]
+"""A task's mapping of a model-input-sized map onto the original image."""

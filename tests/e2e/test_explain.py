@@ -1,0 +1,122 @@
+"""/v1/explain through real HTTP: the explanation deployment beside the served models."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.helpers import DOG_BIKE_CAR, image_bytes
+from visionserve_client.types import ExplainResponse, FloatMap
+
+pytestmark = pytest.mark.e2e
+
+
+def _explain(url: str, name: str, **fields: Any) -> httpx.Response:
+    files = [("images", (name, image_bytes(name)))]
+    data = {k: [str(i) for i in v] if isinstance(v, list) else str(v) for k, v in fields.items()}
+    return httpx.post(f"{url}/v1/explain", files=files, data=data, timeout=300)
+
+
+def _raw(values: FloatMap) -> np.ndarray:
+    data = np.frombuffer(base64.b64decode(values.data), dtype="<f2").astype(np.float32)
+    return data.reshape(values.shape) * values.scale
+
+
+def test_gradcam_of_the_dog_sits_in_the_dog_box(service: str) -> None:
+    response = _explain(
+        service, "dog_bike_car.jpg", methods=["gradcam", "saliency", "occlusion"], overlay="true"
+    )
+    assert response.status_code == 200, response.text
+    body = ExplainResponse.model_validate_json(response.content)
+    assert body.model == "efficientnet-lite0"
+    result = body.results[0]
+    assert result.target.kind == "class"
+    assert result.target.label in {"German shepherd", "malamute", "Siberian husky", "Eskimo dog"}
+    gradcam = next(e for e in result.explanations if e.method == "gradcam")
+    assert gradcam.layer == "_avg_pooling.input"
+    heat = np.maximum(_raw(gradcam.raw), 0)
+    assert heat.shape == (576, 768)
+    x1, y1, x2, y2 = DOG_BIKE_CAR["dog"]
+    inside = heat[y1:y2, x1:x2].sum() / heat.sum()
+    box_share = (x2 - x1) * (y2 - y1) / (768 * 576)
+    assert inside >= 2 * box_share
+    assert gradcam.overlay_png is not None
+    overlay = Image.open(io.BytesIO(base64.b64decode(gradcam.overlay_png)))
+    assert overlay.size == (768, 576)
+    assert {e.method for e in result.explanations} == {"gradcam", "saliency", "occlusion"}
+
+
+def test_the_served_model_is_unchanged_by_explanations(service: str) -> None:
+    files = [("images", ("d.jpg", image_bytes("dog_bike_car.jpg")))]
+    before = httpx.post(f"{service}/v1/classify", files=files, timeout=60).json()["results"]
+    assert _explain(service, "dog_bike_car.jpg", methods=["guided_backprop", "gradcam"]).status_code == 200
+    after = httpx.post(f"{service}/v1/classify", files=files, timeout=60).json()["results"]
+    assert before == after
+
+
+def test_models_list_their_methods(service: str) -> None:
+    info = httpx.get(f"{service}/v1/models/efficientnet-lite0", timeout=30).json()
+    assert "gradcam" in info["explain_methods"]
+    assert info["explain_layer"] == "_avg_pooling.input"
+    selfie = httpx.get(f"{service}/v1/models/selfie-segmentation", timeout=30).json()
+    assert selfie["explain_methods"] == ["occlusion"]
+    detector = httpx.get(f"{service}/v1/models/yolox-nano", timeout=30).json()
+    assert detector["explain_methods"] == []
+
+
+def test_gradient_free_occlusion_on_an_onnx_segmenter(service: str) -> None:
+    response = _explain(
+        service, "astronaut.png", model="selfie-segmentation", methods=["occlusion"], patch=64, stride=32
+    )
+    assert response.status_code == 200, response.text
+    result = ExplainResponse.model_validate_json(response.content).results[0]
+    assert result.target.label == "person"
+    assert _raw(result.explanations[0].raw).shape == (512, 512)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "words"),
+    [
+        ({"methods": ["telepathy"]}, 422, "methods"),
+        ({"methods": ["gradcam"], "model": "selfie-segmentation"}, 422, "not available"),
+        ({"methods": ["saliency"], "target_class": 1000}, 422, "out of range"),
+        ({"methods": ["saliency"], "target_label": "unicorn"}, 422, "unknown target_label"),
+        ({"methods": ["gradcam"], "layer": "no_such_layer"}, 422, "no layer 'no_such_layer'"),
+        ({"methods": ["occlusion"], "patch": 500}, 422, "larger than the model input"),
+        ({"methods": ["occlusion"], "stride": 0}, 422, "stride"),
+        ({"methods": ["saliency"], "model": "yolox-nano"}, 422, "offers no explanation methods"),
+        ({"methods": ["saliency"], "model": "nope"}, 404, "unknown model"),
+    ],
+)
+def test_explain_bad_input(service: str, fields: dict[str, Any], status: int, words: str) -> None:
+    response = _explain(service, "chelsea.png", **fields)
+    assert response.status_code == status, response.text
+    assert words in response.json()["error"]["message"]
+
+
+def test_segmentation_clip_and_user_models_are_explained(zoo: str) -> None:
+    seg = _explain(zoo, "dog_bike_car.jpg", model="deeplabv3", methods=["gradcam", "saliency"])
+    assert seg.status_code == 200, seg.text
+    assert ExplainResponse.model_validate_json(seg.content).results[0].target.kind == "segmentation_class"
+    clip = _explain(
+        zoo, "chelsea.png", model="clip", methods=["gradcam", "integrated_gradients"], target_text="a cat"
+    )
+    assert clip.status_code == 200, clip.text
+    target = ExplainResponse.model_validate_json(clip.content).results[0].target
+    assert (target.kind, target.text) == ("text", "a cat")
+    assert -1.0 <= target.score <= 1.0
+    missing = _explain(zoo, "chelsea.png", model="clip", methods=["saliency"])
+    assert missing.status_code == 422
+    user = _explain(zoo, "chelsea.png", model="tinynet", methods=["gradcam", "guided_backprop"])
+    assert user.status_code == 200, user.text
+    assert ExplainResponse.model_validate_json(user.content).results[0].target.label in {
+        "reddish",
+        "greenish",
+        "bluish",
+    }
