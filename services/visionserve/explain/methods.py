@@ -104,7 +104,8 @@ class SmoothGrad(Explainer):
     ) -> Attribution:
         stdev = options.noise_level * float(x.max() - x.min())
         generator = torch.Generator().manual_seed(options.seed)
-        noise = torch.randn((options.samples, *x.shape[1:]), generator=generator) * stdev
+        # Drawn as Captum's NoiseTunnel draws it, so that the same seed gives the same noise.
+        noise = torch.normal(0.0, torch.full((options.samples, *x.shape[1:]), stdev), generator=generator)
         total = torch.zeros_like(x[0])
         for start in range(0, options.samples, options.batch_size):
             chunk = x + noise[start : start + options.batch_size]

@@ -177,7 +177,9 @@ class ExplainableModel:
         at_input = views.to_input(attribution, x.shape[2], x.shape[3])
         raw = self.engine.task.map_to_original(at_input, item)
         signed = not (attribution.clip_negative or method in views.UNSIGNED)
-        view = views.normalised(method, attribution, raw)
+        view = self.engine.task.map_to_original(
+            views.normalised(method, attribution, x.shape[2], x.shape[3]), item
+        )
         data, scale = views.float16_b64(raw)
         fidelity = None
         if params.fidelity:

@@ -3,9 +3,9 @@
 - ``raw``: the signed map, bilinearly upsampled to the model input and mapped back onto the
   original image (pixels the model never saw are 0), sent as float16 divided by ``scale``
   (its largest magnitude), so that no value overflows and ``raw * scale`` restores it.
-- ``normalised``: CAM methods: min-max of the map with negative evidence cut (the
+- ``normalised``: CAM methods: negative evidence cut at the layer, upsampled, min-max (the
   pytorch-grad-cam convention); unsigned maps: min-max; signed maps: divided by the largest
-  magnitude, so that 0 stays 0 and the sign stays visible.
+  magnitude, so that 0 stays 0 and the sign stays visible. Then mapped like ``raw``.
 """
 
 from __future__ import annotations
@@ -32,13 +32,20 @@ def to_input(attribution: Attribution, height: int, width: int) -> np.ndarray:
     return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def normalised(method: str, attribution: Attribution, raw: np.ndarray) -> np.ndarray:
-    """[0, 1] for CAM and unsigned maps, [-1, 1] for signed ones."""
+def normalised(method: str, attribution: Attribution, height: int, width: int) -> np.ndarray:
+    """The view at the model input's size: [0, 1] for CAM and unsigned maps, [-1, 1] for signed ones.
+
+    CAM maps are cut at zero at the layer's resolution and then upsampled, as pytorch-grad-cam
+    does (cutting after upsampling would move the map's edges)."""
+    if attribution.clip_negative:
+        clipped = Attribution(np.maximum(attribution.raw, 0), attribution.score)
+        values = to_input(clipped, height, width)
+    else:
+        values = to_input(attribution, height, width)
     if attribution.clip_negative or method in UNSIGNED:
-        values = np.maximum(raw, 0) if attribution.clip_negative else raw
         values = values - values.min()
         return values / (values.max() + 1e-7)
-    return raw / (np.abs(raw).max() + 1e-12)
+    return values / (np.abs(values).max() + 1e-12)
 
 
 def float16_b64(values: np.ndarray) -> tuple[str, float]:
