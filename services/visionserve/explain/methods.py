@@ -186,7 +186,7 @@ class CamExplainer(Explainer):
                     f"layer {layer!r} gives {tuple(activation.shape)}, not a (N, C, H, W) map"
                 )
             (grad,) = torch.autograd.grad(score.sum(), activation)
-        return activation.detach(), grad.detach(), float(score[0])
+        return activation.detach(), grad.detach(), float(score[0].detach())
 
     @abstractmethod
     def channel_weights(

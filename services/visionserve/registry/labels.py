@@ -21,7 +21,7 @@ def read_labels(path: Path, fmt: Literal["lines", "synsets"]) -> list[str]:
         if fmt == "synsets":
             wnid, _, names = line.partition(" ")
             if not (wnid.startswith("n") and wnid[1:].isdigit() and names):
-                raise ValueError(f"{path}:{number}: expected 'nXXXXXXXX name, ...', got {line!r}")
+                raise ValueError(f"{path}:{number}: expected 'n01440764 name, synonyms', got {line!r}")
             line = names.split(",")[0].strip()
         labels.append(line)
     if not labels:
