@@ -128,7 +128,7 @@ def test_gradcam_equals_cam_over_area_and_sums_to_the_logit(lite: tuple[ModelEng
     assert np.allclose(gradcam.raw * area, cam.raw, rtol=1e-3, atol=1e-3 * np.abs(cam.raw).max())
     with torch.no_grad():
         logit = float(module(x)[0, 281])
-    bias = float(module._fc.bias[281])
+    bias = float(module._fc.bias[281].detach())
     assert gradcam.raw.sum() == pytest.approx(logit - bias, rel=1e-3)
 
 
