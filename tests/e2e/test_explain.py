@@ -65,9 +65,35 @@ def test_models_list_their_methods(service: str) -> None:
     assert "gradcam" in info["explain_methods"]
     assert info["explain_layer"] == "_avg_pooling.input"
     selfie = httpx.get(f"{service}/v1/models/selfie-segmentation", timeout=30).json()
-    assert selfie["explain_methods"] == ["occlusion"]
+    assert selfie["explain_methods"] == ["occlusion", "rise"]
     detector = httpx.get(f"{service}/v1/models/yolox-nano", timeout=30).json()
-    assert detector["explain_methods"] == []
+    assert detector["explain_methods"] == ["occlusion", "rise"]
+    pipeline = httpx.get(f"{service}/v1/models/person-instances", timeout=30).json()
+    assert pipeline["explain_methods"] == []
+
+
+def test_an_onnx_detector_box_is_explained_without_gradients(service: str) -> None:
+    response = _explain(
+        service, "dog_bike_car.jpg", model="yolox-nano", methods=["occlusion", "rise"], target_box_index=0
+    )
+    assert response.status_code == 200, response.text
+    result = ExplainResponse.model_validate_json(response.content).results[0]
+    assert (result.target.kind, result.target.label) == ("box", "dog")
+    assert result.target.box is not None
+    x1, y1, x2, y2 = (int(v) for v in result.target.box)
+    occlusion = np.maximum(_raw(result.explanations[0].raw), 0)
+    inside = occlusion[y1:y2, x1:x2].sum() / occlusion.sum()
+    assert inside >= 2 * (x2 - x1) * (y2 - y1) / occlusion.size
+    named = _explain(
+        service,
+        "dog_bike_car.jpg",
+        model="yolox-nano",
+        methods=["occlusion"],
+        target_box=[467, 78, 692, 172],
+        target_label="car",
+    )
+    assert named.status_code == 200, named.text
+    assert ExplainResponse.model_validate_json(named.content).results[0].target.label == "car"
 
 
 def test_gradient_free_occlusion_on_an_onnx_segmenter(service: str) -> None:
@@ -90,7 +116,14 @@ def test_gradient_free_occlusion_on_an_onnx_segmenter(service: str) -> None:
         ({"methods": ["gradcam"], "layer": "no_such_layer"}, 422, "no layer 'no_such_layer'"),
         ({"methods": ["occlusion"], "patch": 500}, 422, "larger than the model input"),
         ({"methods": ["occlusion"], "stride": 0}, 422, "stride"),
-        ({"methods": ["saliency"], "model": "yolox-nano"}, 422, "offers no explanation methods"),
+        ({"methods": ["saliency"], "model": "yolox-nano"}, 422, "not available"),
+        ({"methods": ["occlusion"], "model": "person-instances"}, 422, "offers no explanation methods"),
+        ({"methods": ["occlusion"], "model": "yolox-nano", "target_box_index": 50}, 422, "out of range"),
+        (
+            {"methods": ["occlusion"], "model": "yolox-nano", "target_box": [1, 2, 30, 40]},
+            422,
+            "target_label",
+        ),
         ({"methods": ["saliency"], "model": "nope"}, 404, "unknown model"),
     ],
 )
@@ -113,6 +146,9 @@ def test_segmentation_clip_and_user_models_are_explained(zoo: str) -> None:
     assert -1.0 <= target.score <= 1.0
     missing = _explain(zoo, "chelsea.png", model="clip", methods=["saliency"])
     assert missing.status_code == 422
+    boxes = _explain(zoo, "dog_bike_car.jpg", model="faster-rcnn", methods=["gradcam", "saliency"])
+    assert boxes.status_code == 200, boxes.text
+    assert ExplainResponse.model_validate_json(boxes.content).results[0].target.kind == "box"
     user = _explain(zoo, "chelsea.png", model="tinynet", methods=["gradcam", "guided_backprop"])
     assert user.status_code == 200, user.text
     assert ExplainResponse.model_validate_json(user.content).results[0].target.label in {

@@ -128,6 +128,7 @@ ExplainMethod = Literal[
     "eigencam",
     "guided_gradcam",
     "occlusion",
+    "rise",
 ]
 
 
@@ -140,6 +141,12 @@ class ExplainRequest(_Schema):
     target_class: int | None = Field(default=None, ge=0, description="Class index (default: top-1).")
     target_label: str | None = Field(default=None, description="Class by label instead of index.")
     target_text: str | None = Field(default=None, description="CLIP: the text query to explain.")
+    target_box_index: int | None = Field(
+        default=None, ge=0, description="Detectors: index in the model's /v1/detect answer (default 0)."
+    )
+    target_box: list[float] | None = Field(
+        default=None, min_length=4, max_length=4, description="Detectors: [x1, y1, x2, y2] with target_label."
+    )
     layer: str | None = Field(default=None, description="CAM methods: module name, or 'name.input'.")
     steps: int | None = Field(default=None, ge=2, le=512, description="Integrated Gradients steps.")
     baseline: Literal["zeros", "mean", "blur"] | None = Field(default=None, description="IG baseline.")
@@ -149,6 +156,9 @@ class ExplainRequest(_Schema):
     patch: int | None = Field(default=None, ge=1, le=4096, description="Occlusion patch side (input px).")
     stride: int | None = Field(default=None, ge=1, le=4096, description="Occlusion stride (input px).")
     fill: float | None = Field(default=None, description="Occlusion fill, in the model's input units.")
+    masks: int | None = Field(default=None, ge=8, le=8192, description="RISE / D-RISE random masks.")
+    grid: int | None = Field(default=None, ge=2, le=64, description="RISE mask grid cells per side.")
+    probability: float | None = Field(default=None, gt=0.0, lt=1.0, description="RISE cell keep chance.")
     fidelity: bool | None = Field(default=None, description="Also compute deletion/insertion AUC.")
     overlay: bool | None = Field(default=None, description="Also return a PNG overlay on the image.")
 
@@ -277,11 +287,14 @@ class Fidelity(_Schema):
 
 
 class ExplainTarget(_Schema):
-    kind: Literal["class", "segmentation_class", "text"]
-    index: int | None = None
+    kind: Literal["class", "segmentation_class", "text", "box"]
+    index: int | None = Field(default=None, description="Class index, or the box's detection index.")
     label: str | None = None
     text: str | None = None
-    score: float = Field(description="The target's score (logit, summed logits, or cosine).")
+    box: tuple[float, float, float, float] | None = Field(default=None, description="In original pixels.")
+    score: float = Field(
+        description="The target's score: logit, summed logits, cosine, or matched box score + IoU."
+    )
 
 
 class MethodExplanation(_Schema):

@@ -35,7 +35,15 @@ def find_layer(model: torch.nn.Module, name: str) -> tuple[torch.nn.Module, bool
 
 
 def default_layer(model: torch.nn.Module) -> str:
-    """The input of the last global average pool (what a GAP + linear head sees), else the last conv."""
+    """The input of the last global average pool (what a GAP + linear head sees); for a
+    detector, its backbone's last convolution; else the model's last convolution."""
+    backbone = [
+        n
+        for n, m in model.named_modules()
+        if n.startswith("backbone.body") and isinstance(m, torch.nn.Conv2d)
+    ]
+    if backbone:
+        return backbone[-1]
     pools = [n for n, m in model.named_modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d)]
     if pools:
         return f"{pools[-1]}.input"

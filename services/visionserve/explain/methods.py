@@ -9,7 +9,8 @@ change the model's modules, and leave no hook behind.
     ├── GradientExplainer: Saliency, SmoothGrad, IntegratedGradients, GuidedBackprop
     ├── CamExplainer (layer activations x weights): CAM, GradCAM, GradCAMPlusPlus, ScoreCAM, EigenCAM
     ├── GuidedGradCAM
-    └── Occlusion (forward passes only: any runner, ONNX included)
+    ├── Occlusion (forward passes only: any runner, ONNX included)
+    └── Rise (random masks, forward passes only: RISE, and D-RISE on detectors)
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ class Options:
     patch: int = 32
     stride: int = 16
     fill: float = 0.0
+    masks: int = 512
+    grid: int = 8
+    probability: float = 0.5
     batch_size: int = 32
 
 
@@ -167,14 +171,15 @@ class GuidedBackprop(Explainer):
         return Attribution(grad[0].sum(dim=0).numpy(), float(score[0]))
 
 
+Recorded = tuple[torch.Tensor, torch.Tensor, float]
+
+
 class CamExplainer(Explainer):
     """A layer's activations weighted per channel; subclasses say how (``channel_weights``)."""
 
     uses_layer = True
 
-    def activations_and_gradients(
-        self, model: Any, x: torch.Tensor, target: Target, layer: str
-    ) -> tuple[torch.Tensor, torch.Tensor, float]:
+    def activations_and_gradients(self, model: Any, x: torch.Tensor, target: Target, layer: str) -> Recorded:
         with torch.inference_mode(False), torch.enable_grad(), record(model, layer) as recording:
             inputs = x.detach().clone().requires_grad_(True)
             score = target(model(inputs))
@@ -201,10 +206,18 @@ class CamExplainer(Explainer):
         """(C,) weights of the layer's channels."""
 
     def explain(
-        self, model: Any, x: torch.Tensor, target: Target, layer: str | None, options: Options
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        layer: str | None,
+        options: Options,
+        recorded: Recorded | None = None,
     ) -> Attribution:
+        """``recorded``: the layer's activations, gradients and score from a pass already made
+        for another CAM method of the same request (they share one forward and backward)."""
         layer = layer or default_layer(model)
-        activation, grad, score = self.activations_and_gradients(model, x, target, layer)
+        activation, grad, score = recorded or self.activations_and_gradients(model, x, target, layer)
         weights = self.channel_weights(model, x, target, activation, grad, options)
         cam = (weights[:, None, None] * activation[0]).sum(dim=0)
         return Attribution(cam.numpy(), score, layer=layer, at_layer=True, clip_negative=True)
@@ -243,11 +256,17 @@ class CAM(CamExplainer):
     name = "cam"
 
     def explain(
-        self, model: Any, x: torch.Tensor, target: Target, layer: str | None, options: Options
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        layer: str | None,
+        options: Options,
+        recorded: Recorded | None = None,
     ) -> Attribution:
         if layer is not None and not layer.endswith(".input"):
             raise Unprocessable("CAM works on the global pool's input; leave layer out")
-        return super().explain(model, x, target, layer, options)
+        return super().explain(model, x, target, layer, options, recorded)
 
     def channel_weights(
         self, model: Any, x: Any, target: Any, activation: torch.Tensor, grad: torch.Tensor, options: Any
@@ -296,9 +315,15 @@ class ScoreCAM(CamExplainer):
             return torch.softmax(torch.cat(scores), dim=0)
 
     def explain(
-        self, model: Any, x: torch.Tensor, target: Target, layer: str | None, options: Options
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        layer: str | None,
+        options: Options,
+        recorded: Recorded | None = None,
     ) -> Attribution:
-        found = super().explain(model, x, target, layer, options)
+        found = super().explain(model, x, target, layer, options, recorded)
         found.params = {"batch_size": options.batch_size}
         return found
 
@@ -312,10 +337,16 @@ class EigenCAM(CamExplainer):
         raise AssertionError("EigenCAM projects instead of weighting")
 
     def explain(
-        self, model: Any, x: torch.Tensor, target: Target, layer: str | None, options: Options
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        layer: str | None,
+        options: Options,
+        recorded: Recorded | None = None,
     ) -> Attribution:
         layer = layer or default_layer(model)
-        activation, _, score = self.activations_and_gradients(model, x, target, layer)
+        activation, _, score = recorded or self.activations_and_gradients(model, x, target, layer)
         a = activation[0].numpy()
         flat = a.reshape(a.shape[0], -1).transpose()
         flat = flat - flat.mean(axis=0)
@@ -326,16 +357,24 @@ class EigenCAM(CamExplainer):
         )
 
 
-class GuidedGradCAM(Explainer):
+class GuidedGradCAM(CamExplainer):
     """Selvaraju et al. 2017: guided backprop times the (clipped, normalised, upsampled) Grad-CAM."""
 
     name = "guided_gradcam"
-    uses_layer = True
+
+    def channel_weights(self, *args: Any) -> torch.Tensor:
+        raise AssertionError("guided Grad-CAM reuses Grad-CAM's weights")
 
     def explain(
-        self, model: Any, x: torch.Tensor, target: Target, layer: str | None, options: Options
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        layer: str | None,
+        options: Options,
+        recorded: Recorded | None = None,
     ) -> Attribution:
-        cam = GradCAM().explain(model, x, target, layer, options)
+        cam = GradCAM().explain(model, x, target, layer, options, recorded)
         weights = torch.from_numpy(np.maximum(cam.raw, 0))[None, None]
         weights = F.interpolate(weights, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
         weights = weights / (weights.max() + 1e-7)
@@ -380,6 +419,53 @@ class Occlusion(Explainer):
         return Attribution(raw.numpy(), float(base[0]), params=params)
 
 
+class Rise(Explainer):
+    """Petsiuk et al. 2018 (RISE), and on detectors 2021 (D-RISE): random smooth masks keep a
+    share of the image; each mask is weighted by the target's score on the masked image (for a
+    box: its best match's IoU + score). Forward passes only, in batches, seeded."""
+
+    name = "rise"
+    needs_gradients = False
+
+    def explain(
+        self, model: Any, x: torch.Tensor, target: Target, layer: Any, options: Options
+    ) -> Attribution:
+        _, _, height, width = x.shape
+        generator = torch.Generator().manual_seed(options.seed)
+        cell_h, cell_w = -(-height // options.grid), -(-width // options.grid)
+        total = torch.zeros((height, width))
+        with torch.no_grad():
+            base = target(model(x))
+            for start in range(0, options.masks, options.batch_size):
+                count = min(options.batch_size, options.masks - start)
+                cells = (
+                    torch.rand((count, 1, options.grid, options.grid), generator=generator)
+                    < options.probability
+                ).float()
+                grown = F.interpolate(
+                    cells,
+                    size=((options.grid + 1) * cell_h, (options.grid + 1) * cell_w),
+                    mode="bilinear",
+                    align_corners=False,
+                )
+                dy = torch.randint(0, cell_h, (count,), generator=generator)
+                dx = torch.randint(0, cell_w, (count,), generator=generator)
+                masks = torch.stack(
+                    [grown[i, 0, dy[i] : dy[i] + height, dx[i] : dx[i] + width] for i in range(count)]
+                )
+                scores = target(model(x * masks[:, None]))
+                total += (scores[:, None, None] * masks).sum(dim=0)
+        params = {
+            "masks": options.masks,
+            "grid": options.grid,
+            "probability": options.probability,
+            "seed": options.seed,
+        }
+        return Attribution(
+            (total / (options.masks * options.probability)).numpy(), float(base[0]), params=params
+        )
+
+
 METHODS: dict[str, Explainer] = {
     method.name: method
     for method in (
@@ -394,5 +480,6 @@ METHODS: dict[str, Explainer] = {
         EigenCAM(),
         GuidedGradCAM(),
         Occlusion(),
+        Rise(),
     )
 }

@@ -22,9 +22,9 @@ from visionserve.errors import Unprocessable
 from visionserve.explain import views
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
-from visionserve.explain.methods import METHODS, Options
+from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
 from visionserve.explain.support import supported_methods
-from visionserve.explain.targets import ClassLogit, Cosine, SegmentationClass, Target
+from visionserve.explain.targets import BoxScore, ClassLogit, Cosine, SegmentationClass, Target, YoloxBoxScore
 from visionserve.imaging import DecodedImage, decode
 from visionserve.runtime.torch_runner import TorchRunner
 from visionserve.tasks import Prepared
@@ -45,6 +45,8 @@ class ExplainParams:
     target_class: int | None = None
     target_label: str | None = None
     target_text: str | None = None
+    target_box_index: int | None = None
+    target_box: tuple[float, float, float, float] | None = None
     layer: str | None = None
     fidelity: bool = False
     overlay: bool = False
@@ -59,6 +61,8 @@ def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
         target_class=raw.get("target_class"),
         target_label=raw.get("target_label"),
         target_text=raw.get("target_text"),
+        target_box_index=raw.get("target_box_index"),
+        target_box=tuple(raw["target_box"]) if raw.get("target_box") else None,  # type: ignore[arg-type]
         layer=raw.get("layer"),
         fidelity=bool(raw.get("fidelity")),
         overlay=bool(raw.get("overlay")),
@@ -84,8 +88,39 @@ class ExplainableModel:
             return torch.cat([1.0 - output, output], dim=1)  # background, foreground
         return output
 
-    def _target(self, x: torch.Tensor, params: ExplainParams) -> tuple[Target, ExplainTarget]:
+    def _box_target(
+        self, x: torch.Tensor, item: Prepared, params: ExplainParams
+    ) -> tuple[Target, ExplainTarget]:
+        labels = self.engine.labels
+        if params.target_box is not None:
+            if params.target_label is None or params.target_label not in labels:
+                raise Unprocessable("target_box needs target_label, one of the detector's labels")
+            box, label = params.target_box, labels.index(params.target_label)
+            index = None
+        else:
+            detected = self.engine.infer([item], [self.engine.parse_params({})])[0]
+            detections = detected.detections  # type: ignore[attr-defined]
+            index = params.target_box_index or 0
+            if index >= len(detections):
+                raise Unprocessable(
+                    f"target_box_index {index} is out of range: the detector found {len(detections)} boxes"
+                )
+            box, label = detections[index].box, detections[index].class_index
+        in_input = torch.tensor(box, dtype=torch.float32) * item.scale
+        if self.module is not None:
+            target: Target = BoxScore(label, in_input)
+        else:
+            cells, strides = self.engine.task._grid  # type: ignore[attr-defined]
+            target = YoloxBoxScore(label, in_input, torch.from_numpy(cells), torch.from_numpy(strides))
+        with torch.no_grad():
+            score = float(target(self.forward(x))[0])
+        described = ExplainTarget(kind="box", index=index, label=labels[label], box=box, score=score)  # type: ignore[arg-type]
+        return target, described
+
+    def _target(self, x: torch.Tensor, item: Prepared, params: ExplainParams) -> tuple[Target, ExplainTarget]:
         task, labels = self.engine.cfg.task, self.engine.labels
+        if task == "detection":
+            return self._box_target(x, item, params)
         if task == "clip":
             if not params.target_text:
                 raise Unprocessable("explaining a CLIP model needs target_text, the query to explain")
@@ -153,8 +188,11 @@ class ExplainableModel:
         item = self.engine.task.preprocess(image)
         x = torch.from_numpy(item.tensor)[None]
         with self._lock:
-            target, described = self._target(x, params)
-            explanations = [self._run(method, x, target, params, image, item) for method in params.methods]
+            target, described = self._target(x, item, params)
+            recorded: dict[str, Recorded] = {}  # CAM methods on one layer share one pass
+            explanations = [
+                self._run(method, x, target, params, image, item, recorded) for method in params.methods
+            ]
         return ExplainResult(
             image=ImageSize(width=image.width, height=image.height),
             target=described,
@@ -169,11 +207,18 @@ class ExplainableModel:
         params: ExplainParams,
         image: DecodedImage,
         item: Prepared,
+        recorded: dict[str, Recorded],
     ) -> MethodExplanation:
         started = time.perf_counter()
         explainer = METHODS[method]
         model: Any = self.module if explainer.needs_gradients else self.forward
-        attribution = explainer.explain(model, x, target, params.layer, params.options)
+        if isinstance(explainer, CamExplainer):
+            layer = params.layer or str(self.layer)
+            if layer not in recorded:
+                recorded[layer] = explainer.activations_and_gradients(model, x, target, layer)
+            attribution = explainer.explain(model, x, target, layer, params.options, recorded[layer])
+        else:
+            attribution = explainer.explain(model, x, target, params.layer, params.options)
         at_input = views.to_input(attribution, x.shape[2], x.shape[3])
         raw = self.engine.task.map_to_original(at_input, item)
         signed = not (attribution.clip_negative or method in views.UNSIGNED)

@@ -7,17 +7,18 @@ from typing import get_args
 from visionserve_client.types import ExplainMethod
 
 ALL_METHODS: tuple[str, ...] = get_args(ExplainMethod)
-GRADIENT_FREE = ("occlusion",)
+GRADIENT_FREE = ("occlusion", "rise")
 GRADIENT_TASKS = ("classification", "semantic_segmentation", "clip")
-FORWARD_TASKS = ("classification", "semantic_segmentation")
+FORWARD_TASKS = ("classification", "semantic_segmentation", "detection")
+GRADIENT_HEADS = ("logits", "logits_map", "clip", "custom", "torchvision_detection")
 
 
 def supported_methods(task: str, backend: str, head: str) -> list[str]:
-    """Torch models: every method (CAM for classifiers only); others: gradient-free ones.
+    """Torch models: every method (CAM for classifiers only); ONNX models: gradient-free ones.
 
-    Detectors are not explained yet: box targets (matched boxes, D-RISE) are still to come.
+    Instance segmentation is not explained yet.
     """
-    if backend == "torch" and task in GRADIENT_TASKS:
+    if backend == "torch" and head in GRADIENT_HEADS and task in (*GRADIENT_TASKS, "detection"):
         return [m for m in ALL_METHODS if m != "cam" or task == "classification"]
     if task in FORWARD_TASKS and head != "custom":
         return list(GRADIENT_FREE)

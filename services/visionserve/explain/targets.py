@@ -57,3 +57,62 @@ class Cosine:
     def __call__(self, output: Any) -> torch.Tensor:
         image = output / output.norm(dim=1, keepdim=True).clamp(min=1e-12)
         return image @ self.embedding
+
+
+def _best_match(
+    boxes: torch.Tensor, scores: torch.Tensor, box: torch.Tensor, threshold: float
+) -> torch.Tensor:
+    """pytorch-grad-cam's FasterRCNNBoxScoreTarget: the best (IoU + score) among candidates of
+    the right class that overlap the target box by more than ``threshold``; 0 if none does."""
+    from torchvision.ops import box_iou
+
+    if len(boxes) == 0:
+        return scores.sum() * 0
+    overlap = box_iou(boxes, box[None])[:, 0]
+    matched = overlap > threshold
+    if not bool(matched.any()):
+        return scores.sum() * 0
+    return (overlap[matched] + scores[matched]).max()
+
+
+@dataclass(frozen=True)
+class BoxScore:
+    """A torchvision detector's box: its class's best matching detection (list-of-dicts output)."""
+
+    label: int
+    box: torch.Tensor
+    """[x1, y1, x2, y2] in the model input's pixels."""
+    iou_threshold: float = 0.5
+    kind: str = "box"
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        scores = []
+        for detections in output:
+            same = detections["labels"] == self.label
+            scores.append(
+                _best_match(
+                    detections["boxes"][same], detections["scores"][same], self.box, self.iou_threshold
+                )
+            )
+        return torch.stack(scores)
+
+
+@dataclass(frozen=True)
+class YoloxBoxScore:
+    """A YOLOX box from the raw head (N, anchors, 5 + C): every anchor decoded, then matched."""
+
+    label: int
+    box: torch.Tensor
+    cells: torch.Tensor
+    strides: torch.Tensor
+    iou_threshold: float = 0.5
+    kind: str = "box"
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        centres = (output[..., :2] + self.cells) * self.strides
+        half = torch.exp(output[..., 2:4].clamp(max=20.0)) * self.strides / 2
+        boxes = torch.cat((centres - half, centres + half), dim=-1)
+        scores = output[..., 4] * output[..., 5 + self.label]
+        return torch.stack(
+            [_best_match(b, s, self.box, self.iou_threshold) for b, s in zip(boxes, scores, strict=True)]
+        )

@@ -21,7 +21,7 @@ from PIL import Image
 
 from visionserve.explain.methods import Attribution
 
-UNSIGNED = ("saliency", "smoothgrad")
+UNSIGNED = ("saliency", "smoothgrad", "rise")
 
 
 def to_input(attribution: Attribution, height: int, width: int) -> np.ndarray:
