@@ -156,3 +156,17 @@ def test_segmentation_clip_and_user_models_are_explained(zoo: str) -> None:
         "greenish",
         "bluish",
     }
+
+
+def test_concurrent_explanations_of_one_model_do_not_mix(service: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests = [("dog_bike_car.jpg", "gradcam"), ("chelsea.png", "gradcam"), ("coffee.png", "saliency")] * 2
+    alone = {r: _explain(service, r[0], methods=[r[1]]).json() for r in set(requests)}
+    with ThreadPoolExecutor(6) as pool:
+        together = list(pool.map(lambda r: _explain(service, r[0], methods=[r[1]]).json(), requests))
+    for request, answer in zip(requests, together, strict=True):
+        expected = alone[request]["results"][0]
+        got = answer["results"][0]
+        assert got["target"] == expected["target"]
+        assert got["explanations"][0]["raw"] == expected["explanations"][0]["raw"]
