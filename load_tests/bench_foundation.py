@@ -37,7 +37,7 @@ def bare_pipeline(seconds: float) -> dict[str, dict[str, float]]:
     settings = Settings.from_env()
     config = parse_service_config(load_serve_file(CONFIG).args)
     results: dict[str, dict[str, float]] = {}
-    for model in config.models:
+    for model in (m for m in config.models if m.task in WORKLOAD):
         engine = ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
         data = (IMAGES / WORKLOAD[model.task][1]).read_bytes()
         params = engine.parse_params({})
@@ -79,6 +79,8 @@ def main() -> None:
         from visionserve.config import load_serve_file, parse_service_config
 
         for model in parse_service_config(load_serve_file(CONFIG).args).models:
+            if model.task not in WORKLOAD:
+                continue
             path, image = WORKLOAD[model.task]
             for connections in (int(c) for c in args.connections.split(",")):
                 for per_request in (1, 8):

@@ -113,3 +113,15 @@ def test_pipelines_must_name_fitting_models(change: dict[str, str], message: str
     args["pipelines"][0].update(change)
     with pytest.raises(ConfigError, match=message):
         parse_service_config(args)
+
+
+def test_onnxruntime_serves_torch_models_only_where_they_export() -> None:
+    args = _args()
+    args["models"][2]["runtime"]["backend"] = "torch"
+    with pytest.raises(ConfigError, match=r"needs runtime\.backend: onnxruntime"):
+        parse_service_config(args)
+    zoo = yaml.safe_load((LOCAL_CONFIG.parents[2] / "tests" / "configs" / "zoo.yaml").read_text())
+    detector = zoo["applications"][0]["args"]["models"][0]
+    detector["runtime"]["backend"] = "onnxruntime"
+    with pytest.raises(ConfigError, match="exports torch models with heads"):
+        parse_service_config({"models": [detector]})

@@ -98,3 +98,24 @@ def test_person_covers_most_of_the_astronaut(engines: dict[str, ModelEngine]) ->
     x1, y1, x2, y2 = people[0].box
     width, height = Image.open(io.BytesIO(data)).size
     assert (x2 - x1) * (y2 - y1) > 0.5 * width * height
+
+
+def test_torch_models_export_to_onnx_once_and_agree(
+    local_config: ServiceConfig, settings: Settings, tmp_path: Path
+) -> None:
+    model = local_config.models[0]
+    assert model.runtime.backend == "onnxruntime"
+    first = ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=tmp_path)
+    exports = list((tmp_path / "onnx").glob("*.onnx"))
+    assert [p.name for p in exports] == [f"{model.name}-{first.version[:16]}-224.onnx"]
+    stamp = exports[0].stat().st_mtime_ns
+    ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=tmp_path)
+    assert exports[0].stat().st_mtime_ns == stamp  # reused, not exported again
+    torch_model = model.model_copy(update={"runtime": model.runtime.model_copy(update={"backend": "torch"})})
+    eager = ModelEngine(torch_model, model_dirs=settings.model_dirs, cache_dir=tmp_path)
+    item = first.prepare(image_bytes("chelsea.png"), max_pixels=LIMIT)
+    a = first.infer([item], [first.parse_params({"top_k": 5})])[0]
+    b = eager.infer([item], [eager.parse_params({"top_k": 5})])[0]
+    assert [c.index for c in a.classes] == [c.index for c in b.classes]  # type: ignore[attr-defined]
+    scores = [(x.score, y.score) for x, y in zip(a.classes, b.classes, strict=True)]  # type: ignore[attr-defined]
+    assert all(abs(x - y) < 1e-4 for x, y in scores)

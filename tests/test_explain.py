@@ -36,9 +36,16 @@ def resnet() -> tuple[torch.nn.Module, torch.Tensor]:
     return torchvision.models.resnet18(weights=None).eval(), torch.randn(1, 3, 128, 128)
 
 
+def _torch_lite(config: ServiceConfig, settings: Settings) -> ModelEngine:
+    """EfficientNet-Lite0 as the explanation deployment loads it: the torch module, not the export."""
+    model = config.models[0]
+    model = model.model_copy(update={"runtime": model.runtime.model_copy(update={"backend": "torch"})})
+    return ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
+
+
 @pytest.fixture(scope="module")
 def lite(local_config: ServiceConfig, settings: Settings) -> tuple[ModelEngine, torch.Tensor]:
-    engine = ModelEngine(local_config.models[0], model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
+    engine = _torch_lite(local_config, settings)
     return engine, torch.from_numpy(engine.prepare(image_bytes("chelsea.png"), max_pixels=10**8).tensor)[None]
 
 
@@ -174,7 +181,7 @@ def test_maps_depend_on_the_weights(lite: tuple[ModelEngine, torch.Tensor]) -> N
 
 
 def test_dog_and_cat_maps_peak_on_different_halves(local_config: ServiceConfig, settings: Settings) -> None:
-    engine = ModelEngine(local_config.models[0], model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
+    engine = _torch_lite(local_config, settings)
     from visionserve.explain.service import ExplainableModel
 
     explainable = ExplainableModel(engine)

@@ -77,8 +77,7 @@ def explainable(config: ServiceConfig) -> list[ModelConfig]:
     return [
         m
         for m in config.models
-        if (wanted is None or m.name in wanted)
-        and supported_methods(m.task, m.runtime.backend, m.source.head)
+        if (wanted is None or m.name in wanted) and supported_methods(m.task, m.torch_model, m.source.head)
     ]
 
 

@@ -74,6 +74,9 @@ Head = Literal[
     "custom",
 ]
 
+EXPORTABLE_HEADS = ("logits", "logits_map")
+"""Heads whose torch models export to one ONNX graph (one tensor out)."""
+
 HEADS_FOR_TASK: dict[str, tuple[str, ...]] = {
     "classification": ("logits", "custom"),
     "detection": ("yolox", "torchvision_detection", "custom"),
@@ -169,7 +172,9 @@ class SourceConfig(_Strict):
 
 
 class RuntimeConfig(_Strict):
-    backend: Literal["torch", "onnxruntime"]
+    backend: Literal["torch", "onnxruntime"] = Field(
+        description="onnxruntime for a torch model: exported to ONNX at load, cached by weights digest."
+    )
     device: Literal["cpu", "cuda"] = "cpu"
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = Field(default=False, description="torch: NHWC memory format.")
@@ -249,15 +254,26 @@ class ModelConfig(_Strict):
         default_factory=dict, description="CLIP: named label sets that zero-shot requests can use."
     )
 
+    @property
+    def torch_model(self) -> bool:
+        """Whether the model is a torch module (served by torch or exported to ONNX)."""
+        return self.source.kind != "onnx" and self.source.format != "onnx"
+
     @model_validator(mode="after")
     def _consistent(self) -> ModelConfig:
         heads = HEADS_FOR_TASK[self.task]
         if self.source.head not in heads:
             raise ValueError(f"task {self.task} needs source.head: {' or '.join(heads)}")
-        onnx = self.source.kind == "onnx" or self.source.format == "onnx"
-        backend = "onnxruntime" if onnx else "torch"
-        if self.runtime.backend != backend:
-            raise ValueError(f"a {self.source.kind} source needs runtime.backend: {backend}")
+        if not self.torch_model and self.runtime.backend != "onnxruntime":
+            raise ValueError(f"a {self.source.kind} source needs runtime.backend: onnxruntime")
+        exportable = (
+            self.source.kind in ("efficientnet_lite", "torchvision") and self.source.head in EXPORTABLE_HEADS
+        )
+        if self.torch_model and self.runtime.backend == "onnxruntime" and not exportable:
+            raise ValueError(
+                f"runtime.backend onnxruntime exports torch models with heads {', '.join(EXPORTABLE_HEADS)} "
+                f"only; use torch for head {self.source.head}"
+            )
         fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map", "clip")
         if fixed_size and self.preprocess.input_size is None:
             raise ValueError(f"head {self.source.head} needs preprocess.input_size")

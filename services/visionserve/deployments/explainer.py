@@ -35,6 +35,10 @@ class ExplainerDeployment:
         self._models: dict[str, ExplainableModel] = {}
         self._errors: dict[str, str] = {}
         for model in models:
+            if model.torch_model:  # gradients need the torch module, also where serving uses an export
+                model = model.model_copy(
+                    update={"runtime": model.runtime.model_copy(update={"backend": "torch"})}
+                )
             try:
                 engine = ModelEngine(
                     model, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)

@@ -73,9 +73,9 @@ class ExplainableModel:
     def __init__(self, engine: ModelEngine) -> None:
         self.engine = engine
         cfg = engine.cfg
-        self.methods = supported_methods(cfg.task, cfg.runtime.backend, cfg.source.head)
         runner = engine.runner
         self.module: torch.nn.Module | None = runner.module if isinstance(runner, TorchRunner) else None
+        self.methods = supported_methods(cfg.task, self.module is not None, cfg.source.head)
         self.layer = default_layer(self.module) if self.module is not None else None
         self._lock = threading.Lock()
 

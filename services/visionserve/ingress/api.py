@@ -133,7 +133,7 @@ class Ingress:
         self._explainer = explainer
         wanted = self._config.explainer.models
         self._explain_methods = {
-            m.name: supported_methods(m.task, m.runtime.backend, m.source.head)
+            m.name: supported_methods(m.task, m.torch_model, m.source.head)
             for m in self._config.models
             if explainer is not None and (wanted is None or m.name in wanted)
         }

@@ -232,4 +232,22 @@ def load_model(
             _ImageTower(module), device=rt.device, precision=rt.precision, threads=rt.threads
         )
         return LoadedModel(image_runner, version, text=_text_side(cfg, module))
+    if rt.backend == "onnxruntime":
+        return LoadedModel(_exported_runner(cfg, module, version, cache_dir), version)
     return LoadedModel(_torch_runner(cfg, module), version)
+
+
+def _exported_runner(cfg: ModelConfig, module: torch.nn.Module, version: str, cache_dir: Path) -> Runner:
+    from visionserve.registry.export import check_export, export_onnx
+    from visionserve.runtime.onnx_runner import OnnxRunner
+
+    size = int(cfg.preprocess.input_size or 0)
+    module = module.eval().float()
+    path = export_onnx(module, size, version, cfg.name, cache_dir)
+    runner = OnnxRunner(path, device=cfg.runtime.device, threads=cfg.runtime.threads)
+    try:
+        check_export(module, runner.run, size)
+    except ValueError:
+        path.unlink(missing_ok=True)  # never leave a bad export for the next start to trust
+        raise
+    return runner
