@@ -2,7 +2,8 @@
 
 Writes JSON (default load_tests/results/foundation.json). Every served figure is also given as
 a ratio to the bare pipeline of the same model measured in the same run, since absolute
-numbers drift between runs on a shared machine.
+numbers drift between runs on a shared machine; one-image classify rows also as a ratio to
+LitServe (test-only dependency) serving the same engine with its own batching.
 
     .venv/bin/python load_tests/bench_foundation.py [--seconds 10] [--out FILE]
 """
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
@@ -54,6 +57,48 @@ def bare_pipeline(seconds: float) -> dict[str, dict[str, float]]:
             )
         results[model.name]["best_images_per_s"] = max(results[model.name].values())
     return results
+
+
+def measure_litserve(seconds: float, connections: list[int]) -> list[dict[str, object]]:
+    """LitServe (batching 8, 10 ms) serving the same classifier engine, one image per request."""
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "load_tests" / "litserve_app.py"), str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    rows: list[dict[str, object]] = []
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        for count in connections:
+            output = subprocess.run(
+                [
+                    sys.executable,
+                    str(ROOT / "load_tests" / "loadgen.py"),
+                    f"http://127.0.0.1:{port}/v1/classify",
+                    str(IMAGES / "chelsea.png"),
+                    "--connections",
+                    str(count),
+                    "--seconds",
+                    str(seconds),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            rows.append({"server": "litserve", "model": "efficientnet-lite0", **json.loads(output.stdout)})
+            print(json.dumps(rows[-1]), flush=True)
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+    return rows
 
 
 def _free_port() -> int:
@@ -109,6 +154,20 @@ def main() -> None:
                     print(json.dumps(row), flush=True)
     finally:
         service.stop()
+    litserve = measure_litserve(args.seconds, [int(c) for c in args.connections.split(",")])
+    for row in served:
+        match = next(
+            (
+                r
+                for r in litserve
+                if r["connections"] == row["connections"]
+                and row["model"] == "efficientnet-lite0"
+                and row["images_per_request"] == 1
+            ),
+            None,
+        )
+        if match and match["requests_per_s"]:
+            row["ratio_to_litserve"] = round(row["requests_per_s"] / match["requests_per_s"], 3)
     report = {
         "benchmark": "foundation",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -119,6 +178,7 @@ def main() -> None:
         },
         "bare_pipeline": bare,
         "served": served,
+        "litserve": litserve,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
