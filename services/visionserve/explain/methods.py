@@ -68,7 +68,6 @@ class Options:
 class Explainer(ABC):
     name: ClassVar[str]
     needs_gradients: ClassVar[bool] = True
-    uses_layer: ClassVar[bool] = False
 
     @abstractmethod
     def explain(
@@ -176,8 +175,6 @@ Recorded = tuple[torch.Tensor, torch.Tensor, float]
 
 class CamExplainer(Explainer):
     """A layer's activations weighted per channel; subclasses say how (``channel_weights``)."""
-
-    uses_layer = True
 
     def activations_and_gradients(self, model: Any, x: torch.Tensor, target: Target, layer: str) -> Recorded:
         with torch.inference_mode(False), torch.enable_grad(), record(model, layer) as recording:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -79,7 +78,3 @@ def overlay_png(pixels: np.ndarray, view: np.ndarray, signed: bool, opacity: flo
     colours = _jet((view + 1.0) / 2.0 if signed else view).astype(np.float32)
     blended = (1 - opacity) * pixels.astype(np.float32) + opacity * colours
     return png_b64(Image.fromarray(blended.clip(0, 255).astype(np.uint8)))
-
-
-MapBack = Callable[[np.ndarray], np.ndarray]
-"""A task's mapping of a model-input-sized map onto the original image."""
