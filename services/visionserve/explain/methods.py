@@ -6,9 +6,10 @@ methods enable gradients themselves (the caller may hold ``inference_mode`` else
 change the model's modules, and leave no hook behind.
 
     Explainer
-    ├── GradientExplainer: Saliency, SmoothGrad, IntegratedGradients, GuidedBackprop
-    ├── CamExplainer (layer activations x weights): CAM, GradCAM, GradCAMPlusPlus, ScoreCAM, EigenCAM
-    ├── GuidedGradCAM
+    ├── Saliency, SmoothGrad, IntegratedGradients, GuidedBackprop (input gradients)
+    ├── CamExplainer (a map at a layer): EigenCAM
+    │   └── WeightedCAM (activations x channel weights): CAM, GradCAM, GradCAMPlusPlus, ScoreCAM
+    │       └── GuidedGradCAM (Grad-CAM x guided backprop)
     ├── Occlusion (forward passes only: any runner, ONNX included)
     └── Rise (random masks, forward passes only: RISE, and D-RISE on detectors)
 """
@@ -174,7 +175,10 @@ Recorded = tuple[torch.Tensor, torch.Tensor, float]
 
 
 class CamExplainer(Explainer):
-    """A layer's activations weighted per channel; subclasses say how (``channel_weights``)."""
+    """A map at a layer's resolution from its activations (and the score's gradient there).
+
+    Hooks: ``layer_map`` makes the map; ``check_layer`` refuses layers a method cannot use;
+    ``params`` names what the response should cite."""
 
     def activations_and_gradients(self, model: Any, x: torch.Tensor, target: Target, layer: str) -> Recorded:
         with torch.inference_mode(False), torch.enable_grad(), record(model, layer) as recording:
@@ -191,7 +195,7 @@ class CamExplainer(Explainer):
         return activation.detach(), grad.detach(), float(score[0].detach())
 
     @abstractmethod
-    def channel_weights(
+    def layer_map(
         self,
         model: Any,
         x: torch.Tensor,
@@ -199,8 +203,14 @@ class CamExplainer(Explainer):
         activation: torch.Tensor,
         grad: torch.Tensor,
         options: Options,
-    ) -> torch.Tensor:
-        """(C,) weights of the layer's channels."""
+    ) -> np.ndarray:
+        """(h, w) signed map at the layer's resolution."""
+
+    def check_layer(self, requested: str | None) -> None:
+        """Refuse a requested layer this method cannot use (None: the model's default)."""
+
+    def params(self, options: Options) -> dict[str, Any]:
+        return {}
 
     def explain(
         self,
@@ -213,14 +223,44 @@ class CamExplainer(Explainer):
     ) -> Attribution:
         """``recorded``: the layer's activations, gradients and score from a pass already made
         for another CAM method of the same request (they share one forward and backward)."""
+        self.check_layer(layer)
         layer = layer or default_layer(model)
         activation, grad, score = recorded or self.activations_and_gradients(model, x, target, layer)
+        raw = self.layer_map(model, x, target, activation, grad, options)
+        return Attribution(
+            raw, score, layer=layer, params=self.params(options), at_layer=True, clip_negative=True
+        )
+
+
+class WeightedCAM(CamExplainer):
+    """The layer's channels summed with per-channel weights; subclasses say how (``channel_weights``)."""
+
+    @abstractmethod
+    def channel_weights(
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        activation: torch.Tensor,
+        grad: torch.Tensor,
+        options: Options,
+    ) -> torch.Tensor:
+        """(C,) weights of the layer's channels."""
+
+    def layer_map(
+        self,
+        model: Any,
+        x: torch.Tensor,
+        target: Target,
+        activation: torch.Tensor,
+        grad: torch.Tensor,
+        options: Options,
+    ) -> np.ndarray:
         weights = self.channel_weights(model, x, target, activation, grad, options)
-        cam = (weights[:, None, None] * activation[0]).sum(dim=0)
-        return Attribution(cam.numpy(), score, layer=layer, at_layer=True, clip_negative=True)
+        return (weights[:, None, None] * activation[0]).sum(dim=0).numpy()
 
 
-class GradCAM(CamExplainer):
+class GradCAM(WeightedCAM):
     """Selvaraju et al. 2017: channel weights are the spatial mean of the score's gradient."""
 
     name = "gradcam"
@@ -231,7 +271,7 @@ class GradCAM(CamExplainer):
         return grad[0].mean(dim=(1, 2))
 
 
-class GradCAMPlusPlus(CamExplainer):
+class GradCAMPlusPlus(WeightedCAM):
     """Chattopadhay et al. 2018, eq. 19: higher-order weights of positive gradients."""
 
     name = "gradcam_plus_plus"
@@ -247,23 +287,14 @@ class GradCAMPlusPlus(CamExplainer):
         return (g.clamp(min=0) * alpha).sum(dim=(1, 2)).float()
 
 
-class CAM(CamExplainer):
+class CAM(WeightedCAM):
     """Zhou et al. 2016: the linear head's weights of the class, for GAP + linear heads only."""
 
     name = "cam"
 
-    def explain(
-        self,
-        model: Any,
-        x: torch.Tensor,
-        target: Target,
-        layer: str | None,
-        options: Options,
-        recorded: Recorded | None = None,
-    ) -> Attribution:
-        if layer is not None and not layer.endswith(".input"):
+    def check_layer(self, requested: str | None) -> None:
+        if requested is not None and not requested.endswith(".input"):
             raise Unprocessable("CAM works on the global pool's input; leave layer out")
-        return super().explain(model, x, target, layer, options, recorded)
 
     def channel_weights(
         self, model: Any, x: Any, target: Any, activation: torch.Tensor, grad: torch.Tensor, options: Any
@@ -284,12 +315,15 @@ class CAM(CamExplainer):
         return head.weight[index].detach()
 
 
-class ScoreCAM(CamExplainer):
+class ScoreCAM(WeightedCAM):
     """Wang et al. 2020: each channel, upsampled and normalised, masks the input; the scores
     of the masked inputs, softmaxed over channels, weight the channels. Forward passes only,
     run in batches."""
 
     name = "scorecam"
+
+    def params(self, options: Options) -> dict[str, Any]:
+        return {"batch_size": options.batch_size}
 
     def channel_weights(
         self,
@@ -311,56 +345,26 @@ class ScoreCAM(CamExplainer):
                 scores.append(target(model(batch)))
             return torch.softmax(torch.cat(scores), dim=0)
 
-    def explain(
-        self,
-        model: Any,
-        x: torch.Tensor,
-        target: Target,
-        layer: str | None,
-        options: Options,
-        recorded: Recorded | None = None,
-    ) -> Attribution:
-        found = super().explain(model, x, target, layer, options, recorded)
-        found.params = {"batch_size": options.batch_size}
-        return found
-
 
 class EigenCAM(CamExplainer):
     """Muhammad & Yeasin 2020: the activations' first principal component (class-agnostic)."""
 
     name = "eigencam"
 
-    def channel_weights(self, *args: Any) -> torch.Tensor:
-        raise AssertionError("EigenCAM projects instead of weighting")
-
-    def explain(
-        self,
-        model: Any,
-        x: torch.Tensor,
-        target: Target,
-        layer: str | None,
-        options: Options,
-        recorded: Recorded | None = None,
-    ) -> Attribution:
-        layer = layer or default_layer(model)
-        activation, _, score = recorded or self.activations_and_gradients(model, x, target, layer)
+    def layer_map(
+        self, model: Any, x: Any, target: Any, activation: torch.Tensor, grad: Any, options: Any
+    ) -> np.ndarray:
         a = activation[0].numpy()
         flat = a.reshape(a.shape[0], -1).transpose()
         flat = flat - flat.mean(axis=0)
         _, _, vt = np.linalg.svd(flat, full_matrices=True)
-        projection = (flat @ vt[0, :]).reshape(a.shape[1:])
-        return Attribution(
-            projection.astype(np.float32), score, layer=layer, at_layer=True, clip_negative=True
-        )
+        return (flat @ vt[0, :]).reshape(a.shape[1:]).astype(np.float32)
 
 
-class GuidedGradCAM(CamExplainer):
+class GuidedGradCAM(GradCAM):
     """Selvaraju et al. 2017: guided backprop times the (clipped, normalised, upsampled) Grad-CAM."""
 
     name = "guided_gradcam"
-
-    def channel_weights(self, *args: Any) -> torch.Tensor:
-        raise AssertionError("guided Grad-CAM reuses Grad-CAM's weights")
 
     def explain(
         self,
@@ -371,7 +375,7 @@ class GuidedGradCAM(CamExplainer):
         options: Options,
         recorded: Recorded | None = None,
     ) -> Attribution:
-        cam = GradCAM().explain(model, x, target, layer, options, recorded)
+        cam = super().explain(model, x, target, layer, options, recorded)
         weights = torch.from_numpy(np.maximum(cam.raw, 0))[None, None]
         weights = F.interpolate(weights, size=x.shape[-2:], mode="bilinear", align_corners=False)[0, 0]
         weights = weights / (weights.max() + 1e-7)
