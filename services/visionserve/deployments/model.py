@@ -125,6 +125,7 @@ class ModelDeployment:
             prepared.append(outcome)
         texts = engine.task.texts_needed(params)
         if texts:
+            engine.check_texts(texts)
             params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
         results = await asyncio.gather(*(self._infer_batch((item, params)) for item in prepared))
         return PredictOutput(
@@ -145,8 +146,7 @@ class ModelDeployment:
         )
 
     async def _text_embeddings(self, texts: list[str]) -> np.ndarray:
-        engine = self._ready_engine()
-        engine.check_texts(texts)
+        """Embeddings of texts already checked by ``engine.check_texts``, from the cache or batched."""
         missing = list(dict.fromkeys(t for t in texts if self._texts.get(t) is None))
         computed = await asyncio.gather(*(self._text_batch(text) for text in missing))
         for text, vector in zip(missing, computed, strict=True):
