@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from visionserve.config import ExplainerConfig, LimitsConfig, ModelConfig
-from visionserve.deployments.model import PredictOutput
 from visionserve.engine import ModelEngine
 from visionserve.errors import ModelUnavailable, Unprocessable
 from visionserve.explain.service import ExplainableModel
+from visionserve.outputs import PredictOutput
 
 logger = logging.getLogger("visionserve")
 

@@ -1,9 +1,9 @@
 """A model replica: decode in a thread pool, batch across requests, infer off the event loop.
 
 The event loop only moves futures: decoding and preprocessing run in ``decode_threads``
-workers while the previous batch runs in the single inference thread, so the next batch can
-fill while the model works (a synchronous batch handler would block the loop and keep
-batches small).
+workers while the previous batch runs in the single inference thread, so the next batch
+fills while the model works (visionserve.batching: a batch starts when the model is free and
+waits only for images still being decoded).
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ import numpy as np
 from pydantic import BaseModel
 from ray import serve
 
+from visionserve.batching import Batcher
 from visionserve.config import LimitsConfig, ModelConfig
 from visionserve.engine import ModelEngine
 from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
 from visionserve.metadata import describe
+from visionserve.outputs import PredictOutput
 from visionserve.tasks import Prepared
 from visionserve.tasks.clip import as_wire
 from visionserve_client.types import ModelInfo, TextEmbedding
@@ -33,13 +35,6 @@ logger = logging.getLogger("visionserve")
 
 
 TEXT_CACHE_SIZE = 20_000
-
-
-class PredictOutput(BaseModel):
-    model_version: str
-    results: list[Any]
-    fields: dict[str, Any] = {}
-    """Response fields beside the results (embedding dtype and dim, zero-shot scoring)."""
 
 
 class TextCache:
@@ -81,13 +76,21 @@ class ModelDeployment:
         )
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{cfg.name}")
         self._texts = TextCache(TEXT_CACHE_SIZE)
-        self._infer_batch.set_max_batch_size(cfg.batching.max_batch_size)
-        self._infer_batch.set_batch_wait_timeout_s(cfg.batching.wait_ms / 1000.0)
+        self._batcher: Batcher[tuple[Prepared, Any], BaseModel] = Batcher(
+            self._infer_batch,
+            max_batch_size=cfg.batching.max_batch_size,
+            wait_s=cfg.batching.wait_ms / 1000.0,
+        )
 
     def info(self) -> ModelInfo:
         if self._engine is None:
             return describe(self._cfg, labels_count=None, error=self._error)
         return describe(self._cfg, labels_count=len(self._engine.labels), version=self._engine.version)
+
+    def batch_stats(self) -> dict[str, int]:
+        """Batches run and images in them since the replica started (mean batch = images / batches)."""
+        stats = self._batcher.stats
+        return {"batches": stats.batches, "images": stats.items}
 
     def _ready_engine(self) -> ModelEngine:
         if self._engine is None:
@@ -109,25 +112,27 @@ class ModelDeployment:
         self, engine: ModelEngine, params: Any, prepare: Callable[[Any], Prepared], images: list[Any]
     ) -> PredictOutput:
         loop = asyncio.get_running_loop()
-        outcomes = await asyncio.gather(
-            *(loop.run_in_executor(self._decode_pool, prepare, image) for image in images),
-            return_exceptions=True,
-        )
-        prepared: list[Prepared] = []
-        for index, outcome in enumerate(outcomes):
-            where = f"image {index}: " if len(images) > 1 else ""
-            if isinstance(outcome, ServiceError):
-                raise type(outcome)(f"{where}{outcome.message}")
-            if isinstance(outcome, BaseException):
-                # Decoders raise assorted errors on hostile files; the file is the cause.
-                logger.warning("unexpected error preparing image %d: %r", index, outcome)
-                raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
-            prepared.append(outcome)
-        texts = engine.task.texts_needed(params)
-        if texts:
-            engine.check_texts(texts)
-            params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
-        results = await asyncio.gather(*(self._infer_batch((item, params)) for item in prepared))
+        with self._batcher.incoming(len(images)):  # the batch being formed may wait for these
+            outcomes = await asyncio.gather(
+                *(loop.run_in_executor(self._decode_pool, prepare, image) for image in images),
+                return_exceptions=True,
+            )
+            prepared: list[Prepared] = []
+            for index, outcome in enumerate(outcomes):
+                where = f"image {index}: " if len(images) > 1 else ""
+                if isinstance(outcome, ServiceError):
+                    raise type(outcome)(f"{where}{outcome.message}")
+                if isinstance(outcome, BaseException):
+                    # Decoders raise assorted errors on hostile files; the file is the cause.
+                    logger.warning("unexpected error preparing image %d: %r", index, outcome)
+                    raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
+                prepared.append(outcome)
+            texts = engine.task.texts_needed(params)
+            if texts:
+                engine.check_texts(texts)
+                params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
+            pending = self._batcher.enqueue([(item, params) for item in prepared])
+        results = await asyncio.gather(*pending)
         return PredictOutput(
             model_version=engine.version, results=list(results), fields=engine.task.response_fields(params)
         )
@@ -160,7 +165,6 @@ class ModelDeployment:
         matrix = await loop.run_in_executor(self._infer_pool, engine.encode_texts, texts)
         return list(matrix)
 
-    @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
     async def _infer_batch(self, requests: list[tuple[Prepared, Any]]) -> list[BaseModel]:
         engine = self._ready_engine()
         items = [item for item, _ in requests]

@@ -16,9 +16,9 @@ from typing import Any
 from ray.serve.handle import DeploymentHandle
 
 from visionserve.config import LimitsConfig, PipelineConfig
-from visionserve.deployments.model import PredictOutput
 from visionserve.errors import ServiceError, Unprocessable
 from visionserve.imaging import decode
+from visionserve.outputs import PredictOutput
 from visionserve.pipelines.detect_then_segment import assemble, cut, plan_crops
 from visionserve_client.types import DetectionResult, ImageSize, ModelInfo, SemanticSegmentation
 

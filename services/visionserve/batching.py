@@ -1,0 +1,108 @@
+"""Dynamic batching for one model: the next batch starts the moment the model is free.
+
+A batch takes every item that is ready, up to the maximum. It waits (at most ``wait_s``)
+only for items it knows are on their way, those still being decoded, so a lone request
+never waits for a timer, and under load the batch grows with what arrived while the model
+ran the previous one. (A fixed timer, as in ``@serve.batch``, either adds its delay to
+every request at low load or closes batches before the decoder has caught up.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    batches: int
+    items: int
+
+
+class Batcher(Generic[In, Out]):
+    def __init__(
+        self, run: Callable[[list[In]], Awaitable[Sequence[Out]]], *, max_batch_size: int, wait_s: float
+    ) -> None:
+        self._run = run
+        self._max = max_batch_size
+        self._wait_s = wait_s
+        self._queue: list[tuple[In, asyncio.Future[Out]]] = []
+        self._arrived: asyncio.Event | None = None
+        self._loop_task: asyncio.Task[None] | None = None
+        self._incoming = 0
+        self._batches = 0
+        self._items = 0
+
+    @property
+    def stats(self) -> BatchStats:
+        return BatchStats(batches=self._batches, items=self._items)
+
+    @contextmanager
+    def incoming(self, count: int) -> Iterator[None]:
+        """Announce COUNT items being prepared: a batch may wait for them (bounded by wait_s)."""
+        self._incoming += count
+        try:
+            yield
+        finally:
+            self._incoming -= count
+            if self._arrived is not None:
+                self._arrived.set()  # a batch waiting for these must not wait in vain
+
+    def enqueue(self, items: Sequence[In]) -> list[asyncio.Future[Out]]:
+        """Queue ITEMS together (no batch can start between them); await the futures for results."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Out]] = [loop.create_future() for _ in items]
+        self._queue.extend(zip(items, futures, strict=True))
+        self._ensure_loop().set()
+        return futures
+
+    async def submit(self, item: In) -> Out:
+        return await self.enqueue([item])[0]
+
+    def _ensure_loop(self) -> asyncio.Event:
+        if self._arrived is None or self._loop_task is None or self._loop_task.done():
+            self._arrived = asyncio.Event()
+            self._loop_task = asyncio.get_running_loop().create_task(self._batch_loop())
+        return self._arrived
+
+    async def _batch_loop(self) -> None:
+        assert self._arrived is not None
+        arrived = self._arrived
+        loop = asyncio.get_running_loop()
+        while True:
+            await arrived.wait()
+            arrived.clear()
+            deadline = loop.time() + self._wait_s
+            while len(self._queue) < self._max and self._incoming > 0 and loop.time() < deadline:
+                try:
+                    await asyncio.wait_for(arrived.wait(), deadline - loop.time())
+                except asyncio.TimeoutError:
+                    break
+                arrived.clear()
+            # Requests whose caller went away are dropped before they cost a model slot.
+            self._queue = [(i, f) for i, f in self._queue if not f.done()]
+            batch, self._queue = self._queue[: self._max], self._queue[self._max :]
+            if self._queue:
+                arrived.set()  # more than one batch was waiting: go round again at once
+            if not batch:
+                continue
+            self._batches += 1
+            self._items += len(batch)
+            try:
+                results = list(await self._run([item for item, _ in batch]))
+                if len(results) != len(batch):
+                    raise RuntimeError(f"batch of {len(batch)} gave {len(results)} results")
+            except Exception as exc:  # the batch's callers get the error; the loop carries on
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for (_, future), result in zip(batch, results, strict=True):
+                if not future.done():
+                    future.set_result(result)

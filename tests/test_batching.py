@@ -1,0 +1,121 @@
+"""The dynamic batcher on its own: no Ray, a fake model that records its batches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from visionserve.batching import Batcher
+
+
+class FakeModel:
+    def __init__(self, seconds: float = 0.0) -> None:
+        self.batches: list[list[int]] = []
+        self.seconds = seconds
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def __call__(self, items: list[int]) -> list[int]:
+        self.batches.append(items)
+        await self.release.wait()
+        await asyncio.sleep(self.seconds)
+        if any(i < 0 for i in items):
+            raise ValueError("negative")
+        return [i * 10 for i in items]
+
+
+def test_a_lone_item_does_not_wait_for_the_timer() -> None:
+    async def main() -> float:
+        batcher = Batcher(FakeModel(), max_batch_size=8, wait_s=5.0)
+        started = time.perf_counter()
+        assert await batcher.submit(3) == 30
+        return time.perf_counter() - started
+
+    assert asyncio.run(main()) < 1.0
+
+
+def test_items_that_arrive_while_the_model_runs_form_the_next_batch() -> None:
+    async def main() -> FakeModel:
+        model = FakeModel()
+        batcher = Batcher(model, max_batch_size=4, wait_s=0.0)
+        model.release.clear()
+        first = asyncio.ensure_future(batcher.submit(0))
+        await asyncio.sleep(0.01)  # batch [0] is running and blocked
+        rest = [asyncio.ensure_future(batcher.submit(i)) for i in range(1, 7)]
+        await asyncio.sleep(0.01)
+        model.release.set()
+        assert await asyncio.gather(first, *rest) == [i * 10 for i in range(7)]
+        assert batcher.stats.batches == 3
+        assert batcher.stats.items == 7
+        return model
+
+    model = asyncio.run(main())
+    assert model.batches == [[0], [1, 2, 3, 4], [5, 6]]  # in order, never above the maximum
+
+
+def test_a_batch_waits_for_announced_items_but_not_beyond_the_wait() -> None:
+    async def main() -> tuple[list[list[int]], float]:
+        model = FakeModel()
+        batcher = Batcher(model, max_batch_size=8, wait_s=0.5)
+
+        async def late(item: int, delay: float) -> int:
+            with batcher.incoming(1):
+                await asyncio.sleep(delay)
+                future = batcher.enqueue([item])[0]
+            return await future
+
+        started = time.perf_counter()
+        results = await asyncio.gather(batcher.submit(1), late(2, 0.05), late(3, 0.1))
+        assert results == [10, 20, 30]
+        joined = model.batches[:]
+        # An announced item that never comes holds a batch for wait_s at most.
+        with batcher.incoming(1):
+            again = time.perf_counter()
+            assert await batcher.submit(4) == 40
+            waited = time.perf_counter() - again
+        assert started < again
+        return joined, waited
+
+    joined, waited = asyncio.run(main())
+    assert joined == [[1, 2, 3]]
+    assert 0.4 < waited < 2.0
+
+
+def test_a_failing_batch_fails_its_callers_only() -> None:
+    async def main() -> None:
+        model = FakeModel()
+        batcher = Batcher(model, max_batch_size=2, wait_s=0.0)
+        model.release.clear()
+        blocked = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.01)
+        bad = batcher.enqueue([-1, 2])
+        good = batcher.enqueue([3])
+        model.release.set()
+        assert await blocked == 10
+        for future in bad:
+            with pytest.raises(ValueError, match="negative"):
+                await future
+        assert await good[0] == 30
+
+    asyncio.run(main())
+
+
+def test_cancelled_callers_do_not_take_a_place_in_a_batch() -> None:
+    async def main() -> FakeModel:
+        model = FakeModel()
+        batcher = Batcher(model, max_batch_size=8, wait_s=0.0)
+        model.release.clear()
+        first = asyncio.ensure_future(batcher.submit(1))
+        await asyncio.sleep(0.01)
+        gone = asyncio.ensure_future(batcher.submit(2))
+        kept = asyncio.ensure_future(batcher.submit(3))
+        await asyncio.sleep(0.01)
+        gone.cancel()
+        model.release.set()
+        assert await first == 10
+        assert await kept == 30
+        return model
+
+    assert asyncio.run(main()).batches == [[1], [3]]
