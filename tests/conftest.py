@@ -47,18 +47,24 @@ def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
         local.stop()
 
 
+@pytest.fixture(scope="session")
+def service_host(service: str) -> str:
+    return service.rsplit(":", 1)[0]
+
+
 ZOO_CONFIG = ROOT / "tests" / "configs" / "zoo.yaml"
 
 
 @pytest.fixture(scope="session")
-def zoo(service: str, settings: Settings) -> str:
+def zoo(service: str, service_host: str, settings: Settings) -> str:
     """Base URL of a second application on the same Serve: every torchvision family, random weights."""
     from visionserve.local import deploy_app
 
-    deploy_app(
+    port = deploy_app(
         parse_service_config(load_serve_file(ZOO_CONFIG).args),
         name="zoo",
         route_prefix="/zoo",
         settings=settings,
     )
-    return f"{service}/zoo"
+    # With direct ingress the second application's replica serves on a port of its own.
+    return f"{service_host}:{port}/zoo" if port else f"{service}/zoo"

@@ -16,19 +16,32 @@ DEFAULT_CONFIG = "deploy/serve/local.yaml"
 def _serve(args: argparse.Namespace) -> int:
     from visionserve.local import start_local
 
-    try:
-        service = start_local(args.config, host=args.host, port=args.port, include_dashboard=args.dashboard)
-    except ConfigError as exc:
-        print(f"visionserve: {exc}", file=sys.stderr)
-        return 2
     stop = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
+    def _handle_signals() -> None:
+        signal.signal(signal.SIGINT, _on_signal)
+        signal.signal(signal.SIGTERM, _on_signal)
+
+    _handle_signals()
+    try:
+        # Ray replaces the SIGTERM handler when it starts: ours go back on before deploying,
+        # so that a stop during start-up (the ingress answers before start-up returns) is clean.
+        service = start_local(
+            args.config,
+            host=args.host,
+            port=args.port,
+            include_dashboard=args.dashboard,
+            on_ray_started=_handle_signals,
+        )
+    except ConfigError as exc:
+        print(f"visionserve: {exc}", file=sys.stderr)
+        return 2
     print(f"VisionServe on {service.url}  (API docs {service.url}/docs; Ctrl-C stops)", flush=True)
+    if service.proxy_port != service.port:
+        print(f"Ray's HTTP proxy (slower, same routes) on {service.host}:{service.proxy_port}", flush=True)
     stop.wait()
     print("VisionServe stopping...", flush=True)
     service.stop()

@@ -1,13 +1,22 @@
 """Run the service on a local Ray: start Ray and Serve, deploy the app, stop both cleanly.
 
 Used by ``visionserve serve`` and by the test suite, so that both take the same path.
+
+By default each application's ingress replica serves HTTP itself on the configured port
+(Ray Serve's direct ingress): measured here, Ray's default HTTP proxy costs about 10 ms of CPU
+per request and caps the whole service below what one model replica can do (see
+load_tests/README.md). Ray's proxy still runs, on a port of its own, as Ray's fallback path.
+``VISIONSERVE_DIRECT_INGRESS=0`` goes back to the proxy on the configured port.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,10 +29,22 @@ APP_NAME = "visionserve"
 logger = logging.getLogger("visionserve")
 
 
+# Ingress replicas take the lowest free port of [port, port + DIRECT_PORT_SPAN): the first
+# application gets the configured port, later ones the next. The range is pinned so that it
+# never reaches into the kernel's ephemeral ports.
+DIRECT_PORT_SPAN = 64
+# In-flight requests get this long to finish when an ingress replica stops (Ray's default is
+# 30 s, which makes every local stop take 30 s).
+LOCAL_DRAIN_S = 2
+GRPC_MESSAGE_CAP = 512 * 1024 * 1024
+
+
 @dataclass
 class LocalService:
     host: str
     port: int
+    proxy_port: int
+    """Ray's own HTTP proxy: every application again, through one more hop."""
 
     @property
     def url(self) -> str:
@@ -58,8 +79,11 @@ def deploy_app(
     name: str = APP_NAME,
     route_prefix: str = "/",
     settings: Settings | None = None,
-) -> None:
-    """Deploy (or update) one VisionServe application on the running Serve instance."""
+) -> int | None:
+    """Deploy (or update) one VisionServe application on the running Serve instance.
+
+    Returns the port its ingress replica serves directly, or None when Ray's proxy serves it.
+    """
     from ray import serve
     from ray.serve.schema import LoggingConfig
 
@@ -71,6 +95,67 @@ def deploy_app(
         route_prefix=route_prefix,
         logging_config=LoggingConfig(enable_access_log=False),
     )
+    return direct_port(name) if (settings or Settings.from_env()).direct_ingress else None
+
+
+def direct_port(app_name: str, timeout_s: float = 30.0) -> int | None:
+    """The port on which the application's ingress replica serves HTTP, if one does.
+
+    Ray lists each application's HTTP targets: its ingress replicas under direct ingress,
+    else the proxies. The list follows replica changes a moment late, hence the wait.
+    """
+    from ray.serve.context import _get_global_client
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        details = _get_global_client().get_serve_details()
+        if not details.get("applications"):
+            return None
+        for group in details.get("target_groups", []):
+            if group["app_name"] != app_name or group["protocol"] != "HTTP":
+                continue
+            replicas = [t for t in group["targets"] if t["name"].startswith("SERVE_REPLICA::")]
+            if replicas:
+                return int(replicas[0]["port"])
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.2)
+
+
+def _direct_ingress_env(port: int) -> dict[str, str]:
+    """What Ray Serve reads, at import, to let ingress replicas serve HTTP themselves."""
+    return {
+        # Direct ingress, plus gRPC rather than Ray's object store between deployments.
+        "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + DIRECT_PORT_SPAN - 1),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(port + DIRECT_PORT_SPAN),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(port + 2 * DIRECT_PORT_SPAN - 1),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(LOCAL_DRAIN_S),
+        # gRPC's default 4 MiB message cap is below a request of several photos or an
+        # explanation with overlays; requests are capped by limits.max_body_bytes anyway.
+        "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(GRPC_MESSAGE_CAP),
+        # That mode keeps replica logs in memory only; operators want them on stderr as well.
+        "RAY_SERVE_LOG_TO_STDERR": "1",
+    }
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set variables the operator has not set, for the duration of the block."""
+    added = {key: value for key, value in values.items() if key not in os.environ}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for key in added:
+            del os.environ[key]
+
+
+def _free_port(host: str) -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 def start_local(
@@ -81,8 +166,14 @@ def start_local(
     settings: Settings | None = None,
     include_dashboard: bool = True,
     num_cpus: int | None = None,
+    on_ray_started: Callable[[], None] | None = None,
 ) -> LocalService:
-    """Start a local Ray (never joining another cluster) and deploy the service on it."""
+    """Start a local Ray (never joining another cluster) and deploy the service on it.
+
+    ``on_ray_started`` runs once Ray is up and before the deployments start: ray.init installs
+    its own SIGTERM handler (which aborts the process), so a caller that handles signals must
+    install its handlers again there.
+    """
     if isinstance(config, ServiceConfig):
         service_config, file_host, file_port = config, "127.0.0.1", 8000
     else:
@@ -94,25 +185,32 @@ def start_local(
     # Ray turns token auth on by default and later CLI calls then fail; a local single-user
     # Ray listens on localhost only, so auth is off unless the operator chose otherwise.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    import ray
-    from ray import serve
-    from ray.serve.schema import LoggingConfig
+    direct = (settings or Settings.from_env()).direct_ingress
+    proxy_port = _free_port(host) if direct else port
+    with _environment(_direct_ingress_env(port) if direct else {}):
+        # Ray's processes copy this environment when Ray starts, and Serve reads it at import;
+        # restored afterwards so that child processes of ours do not inherit our port range.
+        import ray
+        from ray import serve
+        from ray.serve.schema import LoggingConfig
 
-    ray.init(
-        address="local",
-        num_cpus=num_cpus,
-        include_dashboard=include_dashboard,
-        dashboard_host="127.0.0.1",
-        logging_level=logging.WARNING,
-    )
+        ray.init(
+            address="local",
+            num_cpus=num_cpus,
+            include_dashboard=include_dashboard,
+            dashboard_host="127.0.0.1",
+            logging_level=logging.WARNING,
+        )
+    if on_ray_started is not None:
+        on_ray_started()
     try:
         serve.start(
-            http_options={"host": host, "port": port},
+            http_options={"host": host, "port": proxy_port},
             logging_config=LoggingConfig(enable_access_log=False),
         )
-        deploy_app(service_config, settings=settings)
+        served_port = deploy_app(service_config, settings=settings)
     except BaseException:
         serve.shutdown()
         ray.shutdown()
         raise
-    return LocalService(host=host, port=port)
+    return LocalService(host=host, port=served_port or proxy_port, proxy_port=proxy_port)

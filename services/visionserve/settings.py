@@ -17,6 +17,8 @@ class Settings:
     """VISIONSERVE_MODEL_DIR: colon-separated folders searched for model files first."""
     cache_dir: Path
     """VISIONSERVE_CACHE_DIR: verified downloads, by sha256 (default ~/.cache/visionserve)."""
+    direct_ingress: bool = True
+    """VISIONSERVE_DIRECT_INGRESS: 0 sends HTTP through Ray's proxy instead (see visionserve.local)."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -25,4 +27,5 @@ class Settings:
         return cls(
             model_dirs=tuple(Path(d).expanduser().resolve() for d in dirs.split(":") if d),
             cache_dir=Path(cache).expanduser().resolve(),
+            direct_ingress=os.environ.get("VISIONSERVE_DIRECT_INGRESS", "1") != "0",
         )

@@ -111,6 +111,13 @@ def test_several_images_equal_one_by_one_in_order(service: str) -> None:
                 assert [d["label"] for d in a["detections"]] == [d["label"] for d in b["detections"]]
 
 
+def test_a_request_of_many_megabytes_travels_between_deployments(service: str) -> None:
+    names = ["astronaut.png", "motorcycle_left.png", "coffee.png"] * 5  # about 9.5 MB in one request
+    response = _multipart(service, "/v1/classify", names)
+    assert response.status_code == 200, response.text
+    assert len(response.json()["results"]) == len(names)
+
+
 def test_concurrent_requests_each_get_their_own_answer(service: str) -> None:
     names = ["chelsea.png", "coffee.png", "dog_bike_car.jpg", "astronaut.png"] * 4
     expected = {n: _labels(_multipart(service, "/v1/classify", [n]).json()["results"][0]) for n in set(names)}
