@@ -179,11 +179,28 @@ class RuntimeConfig(_Strict):
     precision: Literal["fp32", "fp16", "bf16"] = "fp32"
     channels_last: bool = Field(default=False, description="torch: NHWC memory format.")
     threads: int = Field(default=2, ge=1, le=256, description="Intra-op threads per replica.")
+    compile: bool = Field(
+        default=False,
+        description="torch: torch.compile (inductor); the first batches compile, later ones run faster.",
+    )
+
+    @model_validator(mode="after")
+    def _compile_needs_torch(self) -> RuntimeConfig:
+        if self.compile and self.backend != "torch":
+            raise ValueError("runtime.compile applies to backend torch only")
+        return self
 
 
 class BatchingConfig(_Strict):
     max_batch_size: int = Field(default=8, ge=1, le=1024)
-    wait_ms: float = Field(default=5.0, ge=0.0, le=1000.0, description="Wait to fill a batch.")
+    wait_ms: float = Field(
+        default=5.0,
+        ge=0.0,
+        le=1000.0,
+        description=(
+            "Longest a batch waits for images still being decoded; it never waits when none are coming."
+        ),
+    )
 
 
 class AutoscalingConfig(_Strict):

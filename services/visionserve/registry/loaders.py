@@ -125,7 +125,12 @@ def _load_user_model(
 def _torch_runner(cfg: ModelConfig, module: torch.nn.Module) -> TorchRunner:
     rt = cfg.runtime
     return TorchRunner(
-        module, device=rt.device, precision=rt.precision, channels_last=rt.channels_last, threads=rt.threads
+        module,
+        device=rt.device,
+        precision=rt.precision,
+        channels_last=rt.channels_last,
+        threads=rt.threads,
+        compile=rt.compile,
     )
 
 
