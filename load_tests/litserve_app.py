@@ -1,7 +1,8 @@
 """LitServe serving the same classifier pipeline, for side-by-side figures (test-only dependency).
 
 Same ModelEngine as VisionServe's replicas (same backend, preprocessing and postprocessing), with
-LitServe's own batching. Usage: python litserve_app.py PORT
+LitServe's own batching. Usage: python litserve_app.py PORT [BACKEND]; BACKEND (torch or
+onnxruntime) overrides the config's runtime, to compare with LitServe as usually deployed.
 """
 
 import sys
@@ -21,9 +22,11 @@ class ClassifierAPI(ls.LitAPI):
 
         settings = Settings.from_env()
         config = parse_service_config(load_serve_file(ROOT / "deploy" / "serve" / "local.yaml").args)
-        self.engine = ModelEngine(
-            config.models[0], model_dirs=settings.model_dirs, cache_dir=settings.cache_dir
-        )
+        model = config.models[0]
+        if len(sys.argv) > 2:
+            runtime = model.runtime.model_copy(update={"backend": sys.argv[2]})
+            model = model.model_copy(update={"runtime": runtime})
+        self.engine = ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
         self.params = self.engine.parse_params({})
 
     def decode_request(self, request):  # type: ignore[no-untyped-def]  # LitServe reads the signature
