@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from visionserve.batching import Batcher
+from visionserve.batching import Batcher, DecodeBudget
 
 
 class FakeModel:
@@ -119,3 +119,67 @@ def test_cancelled_callers_do_not_take_a_place_in_a_batch() -> None:
         return model
 
     assert asyncio.run(main()).batches == [[1], [3]]
+
+
+def test_the_decode_budget_admits_whole_requests_in_arrival_order() -> None:
+    async def main() -> list[str]:
+        budget = DecodeBudget(4)
+        order: list[str] = []
+        release: dict[str, asyncio.Event] = {}
+
+        async def request(name: str, images: int) -> None:
+            release[name] = asyncio.Event()
+            async with budget.hold(images):
+                order.append(name)
+                await release[name].wait()
+
+        a = asyncio.ensure_future(request("a", 3))
+        await asyncio.sleep(0)
+        b = asyncio.ensure_future(request("b", 2))  # does not fit beside a: waits
+        c = asyncio.ensure_future(request("c", 1))  # would fit, but must not overtake b
+        await asyncio.sleep(0.01)
+        assert order == ["a"]
+        release["a"].set()
+        await asyncio.sleep(0.01)
+        assert order == ["a", "b", "c"]
+        big = asyncio.ensure_future(request("big", 9))  # larger than the budget: waits for it empty
+        await asyncio.sleep(0.01)
+        assert order == ["a", "b", "c"]
+        release["b"].set()
+        release["c"].set()
+        await asyncio.sleep(0.01)
+        assert order[-1] == "big"
+        release["big"].set()
+        await asyncio.gather(a, b, c, big)
+        return order
+
+    asyncio.run(main())
+
+
+def test_a_request_cancelled_while_waiting_gives_way() -> None:
+    async def main() -> list[int]:
+        budget = DecodeBudget(2)
+        entered: list[int] = []
+        holder = asyncio.Event()
+
+        async def hold(number: int) -> None:
+            async with budget.hold(2):
+                entered.append(number)
+                await holder.wait()
+
+        first = asyncio.ensure_future(hold(1))
+        await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(hold(2))
+        await asyncio.sleep(0.01)
+        waiting.cancel()
+        holder.set()
+        await first
+        holder.clear()
+        again = asyncio.ensure_future(hold(3))
+        await asyncio.sleep(0.01)
+        entered_now = entered[:]  # 3 is in: every place came back
+        holder.set()
+        await asyncio.wait_for(again, 1)
+        return entered_now
+
+    assert asyncio.run(main()) == [1, 3]

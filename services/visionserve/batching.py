@@ -10,8 +10,9 @@ every request at low load or closes batches before the decoder has caught up.)
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -106,3 +107,52 @@ class Batcher(Generic[In, Out]):
             for (_, future), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
+
+
+class DecodeBudget:
+    """At most ``capacity`` images decoded ahead of the model, admitted a request at a time.
+
+    Without a bound, a burst of large requests is decoded long before the model can take it:
+    hundreds of preprocessed tensors sit in memory and the decoders take the model's cores
+    (measured: 8 images per request at 64 connections fell from 162 to 66 images/s). A request
+    takes all its places at once, in arrival order, so that two half-admitted requests can
+    never wait on each other; one larger than the budget waits for it to be empty.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._free = capacity
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    @asynccontextmanager
+    async def hold(self, count: int) -> AsyncIterator[None]:
+        places = min(count, self._capacity)
+        if self._waiting or self._free < places:
+            granted: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            entry = (places, granted)
+            self._waiting.append(entry)
+            try:
+                await granted
+            except asyncio.CancelledError:
+                if granted.done() and not granted.cancelled():
+                    self._release(places)  # granted just as the caller went away
+                else:
+                    self._waiting.remove(entry)
+                    self._grant()  # the requests behind it may fit now
+                raise
+        else:
+            self._free -= places
+        try:
+            yield
+        finally:
+            self._release(places)
+
+    def _release(self, places: int) -> None:
+        self._free += places
+        self._grant()
+
+    def _grant(self) -> None:
+        while self._waiting and self._waiting[0][0] <= self._free:
+            places, granted = self._waiting.popleft()
+            self._free -= places
+            granted.set_result(None)

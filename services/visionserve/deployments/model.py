@@ -21,7 +21,7 @@ import numpy as np
 from pydantic import BaseModel
 from ray import serve
 
-from visionserve.batching import Batcher
+from visionserve.batching import Batcher, DecodeBudget
 from visionserve.config import LimitsConfig, ModelConfig
 from visionserve.engine import ModelEngine
 from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
@@ -76,6 +76,9 @@ class ModelDeployment:
         )
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{cfg.name}")
         self._texts = TextCache(TEXT_CACHE_SIZE)
+        # Decoded images waiting for the model: enough for the running batch, the next one and
+        # one being decoded; more only costs memory and the model's cores.
+        self._decode_budget = DecodeBudget(3 * cfg.batching.max_batch_size)
         self._batcher: Batcher[tuple[Prepared, Any], BaseModel] = Batcher(
             self._infer_batch,
             max_batch_size=cfg.batching.max_batch_size,
@@ -111,31 +114,37 @@ class ModelDeployment:
     async def _predict(
         self, engine: ModelEngine, params: Any, prepare: Callable[[Any], Prepared], images: list[Any]
     ) -> PredictOutput:
-        loop = asyncio.get_running_loop()
-        with self._batcher.incoming(len(images)):  # the batch being formed may wait for these
-            outcomes = await asyncio.gather(
-                *(loop.run_in_executor(self._decode_pool, prepare, image) for image in images),
-                return_exceptions=True,
-            )
-            prepared: list[Prepared] = []
-            for index, outcome in enumerate(outcomes):
-                where = f"image {index}: " if len(images) > 1 else ""
-                if isinstance(outcome, ServiceError):
-                    raise type(outcome)(f"{where}{outcome.message}")
-                if isinstance(outcome, BaseException):
-                    # Decoders raise assorted errors on hostile files; the file is the cause.
-                    logger.warning("unexpected error preparing image %d: %r", index, outcome)
-                    raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
-                prepared.append(outcome)
-            texts = engine.task.texts_needed(params)
-            if texts:
-                engine.check_texts(texts)
-                params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
-            pending = self._batcher.enqueue([(item, params) for item in prepared])
-        results = await asyncio.gather(*pending)
+        async with self._decode_budget.hold(len(images)):
+            with self._batcher.incoming(len(images)):  # the batch being formed may wait for these
+                prepared = await self._prepare_all(prepare, images)
+                texts = engine.task.texts_needed(params)
+                if texts:
+                    engine.check_texts(texts)
+                    params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
+                pending = self._batcher.enqueue([(item, params) for item in prepared])
+            results = await asyncio.gather(*pending)
         return PredictOutput(
             model_version=engine.version, results=list(results), fields=engine.task.response_fields(params)
         )
+
+    async def _prepare_all(self, prepare: Callable[[Any], Prepared], images: list[Any]) -> list[Prepared]:
+        """Decode and preprocess in the decode pool; the first bad image fails the request."""
+        loop = asyncio.get_running_loop()
+        outcomes = await asyncio.gather(
+            *(loop.run_in_executor(self._decode_pool, prepare, image) for image in images),
+            return_exceptions=True,
+        )
+        prepared: list[Prepared] = []
+        for index, outcome in enumerate(outcomes):
+            where = f"image {index}: " if len(images) > 1 else ""
+            if isinstance(outcome, ServiceError):
+                raise type(outcome)(f"{where}{outcome.message}")
+            if isinstance(outcome, BaseException):
+                # Decoders raise assorted errors on hostile files; the file is the cause.
+                logger.warning("unexpected error preparing image %d: %r", index, outcome)
+                raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
+            prepared.append(outcome)
+        return prepared
 
     async def embed_texts(self, texts: list[str], raw_params: dict[str, Any]) -> PredictOutput:
         engine = self._ready_engine()
