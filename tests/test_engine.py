@@ -52,6 +52,25 @@ def test_detector_finds_dog_bicycle_car(engines: dict[str, ModelEngine]) -> None
         assert best.score >= 0.6
 
 
+def test_the_torchvision_jpeg_decoder_gives_the_same_detections(
+    local_config: ServiceConfig, settings: Settings, engines: dict[str, ModelEngine]
+) -> None:
+    model = next(m for m in local_config.models if m.task == "detection")
+    runtime = model.runtime.model_copy(update={"jpeg_decoder": "torchvision"})
+    engine = ModelEngine(
+        model.model_copy(update={"runtime": runtime}),
+        model_dirs=settings.model_dirs,
+        cache_dir=settings.cache_dir,
+    )
+    data = image_bytes("dog_bike_car.jpg")
+    ours = engine.infer([engine.prepare(data, max_pixels=LIMIT)], [engine.parse_params({})])[0]
+    pillow = engines["detection"]
+    reference = pillow.infer([pillow.prepare(data, max_pixels=LIMIT)], [pillow.parse_params({})])[0]
+    assert [d.label for d in ours.detections] == [d.label for d in reference.detections]  # type: ignore[attr-defined]
+    for a, b in zip(ours.detections, reference.detections, strict=True):  # type: ignore[attr-defined]
+        assert iou(a.box, b.box) > 0.98
+
+
 def test_batch_equals_one_by_one(engines: dict[str, ModelEngine]) -> None:
     for engine in engines.values():
         names = ["chelsea.png", "coffee.png", "dog_bike_car.jpg"]

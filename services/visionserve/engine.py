@@ -7,7 +7,8 @@ model replica does can be tested in-process.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ class ModelEngine:
         loaded = load_model(cfg, self.labels, model_dirs=dirs, cache_dir=cache_dir, user=user)
         self.runner = loaded.runner
         self.version = loaded.version
+        self._decode: Callable[..., DecodedImage] = decode
+        if cfg.runtime.jpeg_decoder == "torchvision":
+            from visionserve.runtime.jpeg import decode_on_device
+
+            self._decode = partial(decode_on_device, device=cfg.runtime.device)
         self.text = loaded.text
         if isinstance(self.task, ClipTask) and self.text is not None:
             self.task.logit_scale, self.task.logit_bias = self.text.logit_scale, self.text.logit_bias
@@ -55,7 +61,7 @@ class ModelEngine:
 
     def prepare(self, data: bytes, *, max_pixels: int) -> Prepared:
         """Decode and preprocess one image; thread-safe, meant for a worker pool."""
-        return self.task.preprocess(decode(data, max_pixels=max_pixels))
+        return self.task.preprocess(self._decode(data, max_pixels=max_pixels))
 
     def prepare_pixels(self, pixels: np.ndarray) -> Prepared:
         """Preprocess an already decoded (H, W, 3) uint8 RGB image."""

@@ -1,5 +1,23 @@
 """Image bytes to validated pixels. No Ray, no torch."""
 
-from visionserve.imaging.decode import FORMATS, DecodedImage, ImageHeader, decode, probe
+from visionserve.imaging.decode import (
+    FORMATS,
+    DecodedImage,
+    ImageHeader,
+    JpegHeader,
+    decode,
+    orient,
+    probe,
+    probe_plain_jpeg,
+)
 
-__all__ = ["FORMATS", "DecodedImage", "ImageHeader", "decode", "probe"]
+__all__ = [
+    "FORMATS",
+    "DecodedImage",
+    "ImageHeader",
+    "JpegHeader",
+    "decode",
+    "orient",
+    "probe",
+    "probe_plain_jpeg",
+]

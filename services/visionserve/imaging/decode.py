@@ -89,6 +89,46 @@ def probe(data: bytes, *, max_pixels: int) -> ImageHeader:
         return ImageHeader(format=str(image.format), width=width, height=height)
 
 
+@dataclass(frozen=True)
+class JpegHeader:
+    width: int
+    height: int
+    """Stored size, before the EXIF orientation."""
+    orientation: int
+    """EXIF orientation, 1-8 (1: stored upright)."""
+
+
+def probe_plain_jpeg(data: bytes, *, max_pixels: int) -> JpegHeader | None:
+    """The header of a baseline RGB or grayscale JPEG, which any JPEG decoder (nvJPEG
+    included) yields alike; None for every other image (CMYK JPEGs, PNG...), which ``decode``
+    handles. Refuses images over ``max_pixels`` like ``probe``."""
+    with _open(data) as image:
+        width, height = image.size
+        _check_size(width, height, max_pixels)
+        if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+            return None
+        return JpegHeader(width=width, height=height, orientation=_orientation(image))
+
+
+def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """Stored (H, W, C) pixels as displayed under an EXIF orientation (as ImageOps.exif_transpose)."""
+    if orientation == 2:
+        return pixels[:, ::-1]
+    if orientation == 3:
+        return pixels[::-1, ::-1]
+    if orientation == 4:
+        return pixels[::-1]
+    if orientation == 5:
+        return pixels.transpose(1, 0, 2)
+    if orientation == 6:
+        return np.rot90(pixels, -1)
+    if orientation == 7:
+        return pixels.transpose(1, 0, 2)[::-1, ::-1]
+    if orientation == 8:
+        return np.rot90(pixels, 1)
+    return pixels
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
     mode = image.mode
     if mode == "RGB":
