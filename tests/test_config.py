@@ -125,3 +125,10 @@ def test_onnxruntime_serves_torch_models_only_where_they_export() -> None:
     detector["runtime"]["backend"] = "onnxruntime"
     with pytest.raises(ConfigError, match="exports torch models with heads"):
         parse_service_config({"models": [detector]})
+
+
+def test_the_gpu_profile_is_a_valid_config() -> None:
+    serve_file = load_serve_file(LOCAL_CONFIG.with_name("gpu.yaml"))
+    config = parse_service_config(serve_file.args)
+    assert {m.runtime.device for m in config.models} == {"cuda"}
+    assert all(m.runtime.jpeg_decoder == "torchvision" for m in config.models)

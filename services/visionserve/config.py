@@ -184,10 +184,21 @@ class RuntimeConfig(_Strict):
         description="torch: torch.compile (inductor); the first batches compile, later ones run faster.",
     )
 
+    tensorrt: bool = Field(
+        default=False,
+        description="onnxruntime on cuda: TensorRT execution provider first (fp16 with precision fp16).",
+    )
+    jpeg_decoder: Literal["pillow", "torchvision"] = Field(
+        default="pillow",
+        description="torchvision: JPEGs decoded on runtime.device (nvJPEG on cuda); other formats by Pillow.",
+    )
+
     @model_validator(mode="after")
-    def _compile_needs_torch(self) -> RuntimeConfig:
+    def _options_fit_the_backend(self) -> RuntimeConfig:
         if self.compile and self.backend != "torch":
             raise ValueError("runtime.compile applies to backend torch only")
+        if self.tensorrt and (self.backend != "onnxruntime" or self.device != "cuda"):
+            raise ValueError("runtime.tensorrt applies to backend onnxruntime on device cuda only")
         return self
 
 
@@ -220,7 +231,14 @@ class DeploymentConfig(_Strict):
     autoscaling: AutoscalingConfig | None = None
     num_cpus: float = Field(default=0.5, ge=0)
     num_gpus: float = Field(default=0.0, ge=0)
-    max_ongoing_requests: int = Field(default=32, ge=1)
+    max_ongoing_requests: int = Field(
+        default=256,
+        ge=1,
+        description=(
+            "Keep it at least the ingress's: the replica queues for its own batcher, while Ray's "
+            "router retries a full replica with backoff (up to 0.5 s)."
+        ),
+    )
     max_queued_requests: int = Field(default=256, ge=-1, description="-1: unbounded.")
     decode_threads: int = Field(default=2, ge=1, le=64)
 

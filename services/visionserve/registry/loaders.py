@@ -107,7 +107,6 @@ def state_digest(module: torch.nn.Module) -> str:
 def _load_user_model(
     cfg: ModelConfig, user: VisionModel, *, model_dirs: list[Path], cache_dir: Path
 ) -> LoadedModel:
-    rt = cfg.runtime
     weights = cfg.source.weights
     if weights == "random":
         torch.manual_seed(cfg.source.seed)
@@ -116,9 +115,7 @@ def _load_user_model(
     assert isinstance(weights, FileSource)  # checked by SourceConfig
     path = resolve_file(weights, model_dirs=model_dirs, cache_dir=cache_dir)
     if cfg.source.format == "onnx":
-        from visionserve.runtime.onnx_runner import OnnxRunner
-
-        return LoadedModel(OnnxRunner(path, device=rt.device, threads=rt.threads), weights.sha256)
+        return LoadedModel(_onnx_runner(cfg, path, cache_dir), weights.sha256)
     return LoadedModel(_torch_runner(cfg, _user_module(cfg, user, path)), weights.sha256)
 
 
@@ -212,11 +209,9 @@ def load_model(
     rt = cfg.runtime
     weights = cfg.source.weights
     if cfg.source.kind == "onnx":
-        from visionserve.runtime.onnx_runner import OnnxRunner
-
         assert isinstance(weights, FileSource)  # checked by SourceConfig
         path = resolve_file(weights, model_dirs=model_dirs, cache_dir=cache_dir)
-        return LoadedModel(OnnxRunner(path, device=rt.device, threads=rt.threads), weights.sha256)
+        return LoadedModel(_onnx_runner(cfg, path, cache_dir), weights.sha256)
 
     if weights == "random":
         torch.manual_seed(cfg.source.seed)
@@ -242,14 +237,27 @@ def load_model(
     return LoadedModel(_torch_runner(cfg, module), version)
 
 
+def _onnx_runner(cfg: ModelConfig, path: Path, cache_dir: Path) -> Runner:
+    from visionserve.runtime.onnx_runner import OnnxRunner
+
+    rt = cfg.runtime
+    return OnnxRunner(
+        path,
+        device=rt.device,
+        threads=rt.threads,
+        tensorrt=rt.tensorrt,
+        fp16=rt.precision == "fp16",
+        engine_cache=cache_dir / "tensorrt",
+    )
+
+
 def _exported_runner(cfg: ModelConfig, module: torch.nn.Module, version: str, cache_dir: Path) -> Runner:
     from visionserve.registry.export import check_export, export_onnx
-    from visionserve.runtime.onnx_runner import OnnxRunner
 
     size = int(cfg.preprocess.input_size or 0)
     module = module.eval().float()
     path = export_onnx(module, size, version, cfg.name, cache_dir)
-    runner = OnnxRunner(path, device=cfg.runtime.device, threads=cfg.runtime.threads)
+    runner = _onnx_runner(cfg, path, cache_dir)
     try:
         check_export(module, runner.run, size)
     except ValueError:
