@@ -5,15 +5,21 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
+from PIL import Image
 
 from visionserve_client import (
+    NO_RETRIES,
     AsyncVisionServe,
     ConnectionFailed,
     NotFoundError,
+    RequestTimeout,
+    RetryPolicy,
     UnavailableError,
     UnprocessableError,
     VisionServe,
@@ -67,7 +73,7 @@ def test_classify_sends_files_and_options_and_parses(tmp_path: Path) -> None:
 def test_error_bodies_become_typed_exceptions(status: int, exception: type[Exception]) -> None:
     body = {"error": {"code": "some_code", "message": "what went wrong", "request_id": "r9"}}
     http = httpx.Client(base_url="http://vs", transport=_recorder(status, body, []))
-    with pytest.raises(exception) as caught, VisionServe(http_client=http) as client:
+    with pytest.raises(exception) as caught, VisionServe(http_client=http, retries=NO_RETRIES) as client:
         client.classify(b"x")
     error = caught.value
     assert (error.status_code, error.code, error.message, error.request_id) == (  # type: ignore[attr-defined]
@@ -94,13 +100,128 @@ def test_unexpected_success_body_is_reported() -> None:
         VisionServe(http_client=http).classify(b"x")
 
 
-def test_connection_failures_are_wrapped() -> None:
+def test_connection_failures_are_retried_then_wrapped() -> None:
+    tries: list[httpx.Request] = []
+
     def handler(request: httpx.Request) -> httpx.Response:
+        tries.append(request)
         raise httpx.ConnectError("refused", request=request)
 
     http = httpx.Client(base_url="http://vs", transport=httpx.MockTransport(handler))
+    fast = RetryPolicy(attempts=3, backoff_s=0.01)
     with pytest.raises(ConnectionFailed, match="refused"):
-        VisionServe(http_client=http).models()
+        VisionServe(http_client=http, retries=fast).classify(b"x")  # never sent: safe to resend
+    assert len(tries) == 3
+
+
+def _flaky(answers: list[httpx.Response], seen: list[float]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(time.monotonic())
+        return answers.pop(0)
+
+    return httpx.MockTransport(handler)
+
+
+def _unavailable(retry_after: str) -> httpx.Response:
+    body = {"error": {"code": "overloaded", "message": "busy", "request_id": "r"}}
+    return httpx.Response(503, json=body, headers={"retry-after": retry_after})
+
+
+def test_503_with_retry_after_is_waited_for_then_the_200_returned() -> None:
+    seen: list[float] = []
+    answers = [_unavailable("1"), _unavailable("1"), httpx.Response(200, json=CLASSIFY_BODY)]
+    http = httpx.Client(base_url="http://vs", transport=_flaky(answers, seen))
+    started = time.monotonic()
+    result = VisionServe(http_client=http).classify(b"x")
+    assert result.results[0].classes[0].label == "cat"
+    assert len(seen) == 3
+    assert seen[1] - seen[0] >= 1.0
+    assert seen[2] - seen[1] >= 1.0
+    assert time.monotonic() - started >= 2.0
+
+
+def test_async_client_honours_retry_after_too() -> None:
+    seen: list[float] = []
+    answers = [_unavailable("1"), httpx.Response(200, json=CLASSIFY_BODY)]
+
+    async def run() -> ClassifyResponse:
+        http = httpx.AsyncClient(base_url="http://vs", transport=_flaky(answers, []))
+        async with AsyncVisionServe(http_client=http) as client:
+            started = time.monotonic()
+            result = await client.classify(b"x")
+            seen.append(time.monotonic() - started)
+            return result
+
+    assert asyncio.run(run()).model == "m"
+    assert seen[0] >= 1.0
+
+
+def test_a_422_is_raised_at_once() -> None:
+    seen: list[float] = []
+    body = {"error": {"code": "bad_parameter", "message": "top_k", "request_id": "r"}}
+    http = httpx.Client(base_url="http://vs", transport=_flaky([httpx.Response(422, json=body)], seen))
+    with pytest.raises(UnprocessableError):
+        VisionServe(http_client=http).classify(b"x")
+    assert len(seen) == 1
+
+
+def test_a_post_whose_fate_is_unknown_is_not_sent_again_but_a_get_is() -> None:
+    tries: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        tries.append(request.method)
+        raise httpx.ReadTimeout("no answer", request=request)
+
+    http = httpx.Client(base_url="http://vs", transport=httpx.MockTransport(handler))
+    client = VisionServe(http_client=http, retries=RetryPolicy(attempts=3, backoff_s=0.01))
+    with pytest.raises(RequestTimeout):
+        client.classify(b"x")
+    assert tries == ["POST"]
+    with pytest.raises(RequestTimeout):
+        client.models()
+    assert tries == ["POST", "GET", "GET", "GET"]
+
+
+def test_a_retry_after_beyond_the_limit_is_not_waited_for() -> None:
+    seen: list[float] = []
+    http = httpx.Client(base_url="http://vs", transport=_flaky([_unavailable("3600")], seen))
+    with pytest.raises(UnavailableError):
+        VisionServe(http_client=http).classify(b"x")
+    assert len(seen) == 1
+
+
+def test_pil_images_and_numpy_arrays_are_sent_as_png() -> None:
+    seen: list[httpx.Request] = []
+    http = httpx.Client(base_url="http://vs", transport=_recorder(200, CLASSIFY_BODY, seen))
+    pixels = np.zeros((3, 4, 3), dtype=np.uint8)
+    pixels[1, 2] = (255, 0, 0)
+    VisionServe(http_client=http).classify([Image.fromarray(pixels), pixels])
+    body = seen[0].read()
+    assert body.count(b"\x89PNG") == 2
+    start = body.index(b"\x89PNG")
+    decoded = np.asarray(Image.open(io.BytesIO(body[start:])))
+    np.testing.assert_array_equal(decoded, pixels)  # lossless
+    with pytest.raises(TypeError, match="uint8"):
+        VisionServe(http_client=http).classify(np.zeros((2, 2, 3), dtype=np.float32))
+
+
+def test_explain_sends_methods_and_targets_as_fields() -> None:
+    seen: list[httpx.Request] = []
+    http = httpx.Client(base_url="http://vs", transport=_recorder(500, {}, seen))
+    with pytest.raises(VisionServeError):
+        VisionServe(http_client=http, retries=NO_RETRIES).explain(
+            b"img",
+            methods=["gradcam", "occlusion"],
+            target_box=(1, 2, 3, 4),
+            overlay=True,
+            options={"patch": 16},
+        )
+    body = seen[0].read()
+    assert seen[0].url.path == "/v1/explain"
+    assert body.count(b'name="methods"') == 2
+    assert body.count(b'name="target_box"') == 4
+    assert b'name="overlay"\r\n\r\ntrue' in body
+    assert b'name="patch"\r\n\r\n16' in body
 
 
 def test_bad_input_types_are_refused_before_sending() -> None:

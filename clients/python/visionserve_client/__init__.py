@@ -11,13 +11,16 @@ from visionserve_client.errors import (
     PayloadTooLargeError,
     PermissionDeniedError,
     RateLimitedError,
+    RequestTimeout,
     UnavailableError,
     UnprocessableError,
     UnsupportedMediaError,
     VisionServeError,
 )
+from visionserve_client.retries import NO_RETRIES, RetryPolicy
 
 __all__ = [
+    "NO_RETRIES",
     "APIError",
     "AsyncVisionServe",
     "AuthenticationError",
@@ -29,6 +32,8 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "RequestTimeout",
+    "RetryPolicy",
     "UnavailableError",
     "UnprocessableError",
     "UnsupportedMediaError",

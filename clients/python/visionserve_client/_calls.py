@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from visionserve_client.types import (
     EmbedImageResponse,
     EmbedTextRequest,
     EmbedTextResponse,
+    ExplainMethod,
+    ExplainResponse,
     Health,
     ModelInfo,
     ModelList,
@@ -25,8 +28,9 @@ from visionserve_client.types import (
     ZeroShotResponse,
 )
 
-ImageInput = Union[str, "os.PathLike[str]", bytes, IO[bytes]]
-"""A path to an image file, its bytes, or a binary file object."""
+ImageInput = Union[str, "os.PathLike[str]", bytes, IO[bytes], Any]
+"""A path to an image file, its bytes, a binary file object, a PIL.Image, or a numpy array
+(H, W) or (H, W, 3|4) of uint8. Pixels are sent PNG-encoded (lossless), never raw."""
 
 Images = ImageInput | Sequence[ImageInput]
 T = TypeVar("T", bound=BaseModel)
@@ -46,9 +50,33 @@ class Call(Generic[T]):
         return {key: value for key, value in sent.items() if value is not None}
 
 
+def _encoded_png(image: Any) -> bytes:
+    """PIL images and numpy arrays as PNG bytes; Pillow is imported only for these."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise TypeError("sending PIL images or numpy arrays needs Pillow: pip install pillow") from None
+    if not isinstance(image, Image.Image):
+        shape = getattr(image, "shape", None)
+        dtype = str(getattr(image, "dtype", ""))
+        if (
+            dtype != "uint8"
+            or shape is None
+            or not (len(shape) == 2 or (len(shape) == 3 and shape[2] in (3, 4)))
+        ):
+            raise TypeError(f"numpy images must be uint8 (H, W) or (H, W, 3|4), got {dtype} {shape}")
+        image = Image.fromarray(image)
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def _read_image(image: ImageInput) -> tuple[str, bytes]:
     if isinstance(image, bytes):
         return "image", image
+    module = type(image).__module__
+    if module.startswith(("PIL.", "numpy")):
+        return "image.png", _encoded_png(image)
     if isinstance(image, (str, os.PathLike)):
         path = Path(image)
         return path.name, path.read_bytes()
@@ -57,11 +85,14 @@ def _read_image(image: ImageInput) -> tuple[str, bytes]:
         if not isinstance(data, bytes):
             raise TypeError("file objects must be opened in binary mode ('rb')")
         return Path(str(getattr(image, "name", "image"))).name, data
-    raise TypeError(f"expected a path, bytes or a binary file object, got {type(image).__name__}")
+    raise TypeError(
+        "expected a path, bytes, a binary file object, a PIL image or a numpy array, "
+        f"got {type(image).__name__}"
+    )
 
 
 def _files(images: Images) -> list[tuple[str, tuple[str, bytes]]]:
-    # A str is a Sequence too: only lists and tuples mean "several images".
+    # A str (and an array) is a Sequence too: only lists and tuples mean "several images".
     many = list(images) if isinstance(images, (list, tuple)) else [cast(ImageInput, images)]
     return [("images", _read_image(image)) for image in many]
 
@@ -157,6 +188,19 @@ def embed_text(
 
 def zero_shot(images: Images, model: str | None, **options: Any) -> Call[ZeroShotResponse]:
     return Call("POST", "/v1/zero-shot", ZeroShotResponse, _files(images), _zero_shot_form(model, **options))
+
+
+def explain(
+    image: ImageInput, model: str | None, methods: Sequence[ExplainMethod], **options: Any
+) -> Call[ExplainResponse]:
+    form = _form(model=model, **options)
+    form["methods"] = list(methods)
+    for flag in ("fidelity", "overlay"):
+        if options.get(flag) is not None:
+            form[flag] = str(options[flag]).lower()
+    if options.get("target_box") is not None:
+        form["target_box"] = [str(v) for v in options["target_box"]]
+    return Call("POST", "/v1/explain", ExplainResponse, _files(image), form)
 
 
 def models() -> Call[ModelList]:

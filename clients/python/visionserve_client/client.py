@@ -7,20 +7,26 @@ the wire compressed, as multipart files.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import httpx
 from pydantic import ValidationError
 
 from visionserve_client import _calls as calls
 from visionserve_client._calls import Call, ImageInput, Images, T
-from visionserve_client.errors import ConnectionFailed, VisionServeError, error_for_status
+from visionserve_client.errors import ConnectionFailed, RequestTimeout, VisionServeError, error_for_status
+from visionserve_client.retries import NO_RETRIES, RetryPolicy
 from visionserve_client.types import (
     ClassifyResponse,
     DetectResponse,
     EmbeddingDType,
     EmbedImageResponse,
     EmbedTextResponse,
+    ExplainMethod,
+    ExplainResponse,
     Health,
     ModelInfo,
     ModelList,
@@ -30,8 +36,16 @@ from visionserve_client.types import (
 )
 
 DEFAULT_TIMEOUT = 60.0
+DEFAULT_RETRIES = RetryPolicy()
 
-__all__ = ["DEFAULT_TIMEOUT", "AsyncVisionServe", "ImageInput", "VisionServe"]
+__all__ = [
+    "DEFAULT_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "NO_RETRIES",
+    "AsyncVisionServe",
+    "ImageInput",
+    "VisionServe",
+]
 
 
 def _parse(response: httpx.Response, schema: type[T]) -> T:
@@ -49,6 +63,11 @@ def _parse(response: httpx.Response, schema: type[T]) -> T:
         raise VisionServeError(f"unexpected response body for {schema.__name__}: {exc}") from exc
 
 
+def _transport_error(call: Call[Any], exc: httpx.TransportError) -> ConnectionFailed:
+    kind = RequestTimeout if isinstance(exc, httpx.TimeoutException) else ConnectionFailed
+    return kind(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
+
+
 class VisionServe:
     """Blocking client. Use as a context manager, or call ``close()``."""
 
@@ -57,9 +76,18 @@ class VisionServe:
         base_url: str = "http://127.0.0.1:8000",
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: RetryPolicy = DEFAULT_RETRIES,
+        max_connections: int = 100,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self._http = http_client or httpx.Client(base_url=base_url, timeout=timeout)
+        """``timeout`` applies to each try (a call may take longer when retried); ``retries``
+        is the policy for 429/503 answers and connection failures (``NO_RETRIES`` turns it off)."""
+        self._http = http_client or httpx.Client(
+            base_url=base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self._retries = retries
 
     def __enter__(self) -> VisionServe:
         return self
@@ -71,13 +99,22 @@ class VisionServe:
         self._http.close()
 
     def _send(self, call: Call[T], timeout: float | None) -> T:
-        try:
-            response = self._http.request(
-                call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
-            )
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{call.method} {call.path}: {exc}") from exc
-        return _parse(response, call.schema)
+        attempt = 1
+        while True:
+            try:
+                response = self._http.request(
+                    call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
+                )
+            except httpx.TransportError as exc:
+                wait = self._retries.wait_after_error(exc, call.method, attempt)
+                if wait is None:
+                    raise _transport_error(call, exc) from exc
+            else:
+                wait = self._retries.wait_after_status(response, attempt)
+                if wait is None:
+                    return _parse(response, call.schema)
+            time.sleep(wait)
+            attempt += 1
 
     def classify(
         self,
@@ -176,6 +213,43 @@ class VisionServe:
             timeout,
         )
 
+    def explain(
+        self,
+        image: ImageInput,
+        *,
+        methods: Sequence[ExplainMethod] = ("gradcam",),
+        model: str | None = None,
+        target_class: int | None = None,
+        target_label: str | None = None,
+        target_text: str | None = None,
+        target_box_index: int | None = None,
+        target_box: Sequence[float] | None = None,
+        layer: str | None = None,
+        fidelity: bool | None = None,
+        overlay: bool | None = None,
+        options: Mapping[str, float | int | str] | None = None,
+        timeout: float | None = None,
+    ) -> ExplainResponse:
+        """Why the model decided: a map per method for a class, box, segment or text query.
+
+        ``options`` carries method settings by name (steps, samples, patch, stride, masks...).
+        """
+        call = calls.explain(
+            image,
+            model,
+            methods,
+            target_class=target_class,
+            target_label=target_label,
+            target_text=target_text,
+            target_box_index=target_box_index,
+            target_box=list(target_box) if target_box is not None else None,
+            layer=layer,
+            fidelity=fidelity,
+            overlay=overlay,
+            **dict(options or {}),
+        )
+        return self._send(call, timeout)
+
     def models(
         self,
         *,
@@ -218,9 +292,18 @@ class AsyncVisionServe:
         base_url: str = "http://127.0.0.1:8000",
         *,
         timeout: float = DEFAULT_TIMEOUT,
+        retries: RetryPolicy = DEFAULT_RETRIES,
+        max_connections: int = 100,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._http = http_client or httpx.AsyncClient(base_url=base_url, timeout=timeout)
+        """``timeout`` applies to each try (a call may take longer when retried); ``retries``
+        is the policy for 429/503 answers and connection failures (``NO_RETRIES`` turns it off)."""
+        self._http = http_client or httpx.AsyncClient(
+            base_url=base_url,
+            timeout=timeout,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
+        )
+        self._retries = retries
 
     async def __aenter__(self) -> AsyncVisionServe:
         return self
@@ -232,13 +315,22 @@ class AsyncVisionServe:
         await self._http.aclose()
 
     async def _send(self, call: Call[T], timeout: float | None) -> T:
-        try:
-            response = await self._http.request(
-                call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
-            )
-        except httpx.TransportError as exc:
-            raise ConnectionFailed(f"{call.method} {call.path}: {exc}") from exc
-        return _parse(response, call.schema)
+        attempt = 1
+        while True:
+            try:
+                response = await self._http.request(
+                    call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
+                )
+            except httpx.TransportError as exc:
+                wait = self._retries.wait_after_error(exc, call.method, attempt)
+                if wait is None:
+                    raise _transport_error(call, exc) from exc
+            else:
+                wait = self._retries.wait_after_status(response, attempt)
+                if wait is None:
+                    return _parse(response, call.schema)
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def classify(
         self,
@@ -336,6 +428,43 @@ class AsyncVisionServe:
             ),
             timeout,
         )
+
+    async def explain(
+        self,
+        image: ImageInput,
+        *,
+        methods: Sequence[ExplainMethod] = ("gradcam",),
+        model: str | None = None,
+        target_class: int | None = None,
+        target_label: str | None = None,
+        target_text: str | None = None,
+        target_box_index: int | None = None,
+        target_box: Sequence[float] | None = None,
+        layer: str | None = None,
+        fidelity: bool | None = None,
+        overlay: bool | None = None,
+        options: Mapping[str, float | int | str] | None = None,
+        timeout: float | None = None,
+    ) -> ExplainResponse:
+        """Why the model decided: a map per method for a class, box, segment or text query.
+
+        ``options`` carries method settings by name (steps, samples, patch, stride, masks...).
+        """
+        call = calls.explain(
+            image,
+            model,
+            methods,
+            target_class=target_class,
+            target_label=target_label,
+            target_text=target_text,
+            target_box_index=target_box_index,
+            target_box=list(target_box) if target_box is not None else None,
+            layer=layer,
+            fidelity=fidelity,
+            overlay=overlay,
+            **dict(options or {}),
+        )
+        return await self._send(call, timeout)
 
     async def models(
         self,

@@ -2,6 +2,7 @@
 
 VisionServeError
 ├── ConnectionFailed          the service could not be reached
+│   └── RequestTimeout        no answer within the call's timeout
 └── APIError                  the service answered with an error body
     ├── BadRequestError       400
     ├── AuthenticationError   401
@@ -24,6 +25,10 @@ class VisionServeError(Exception):
 
 class ConnectionFailed(VisionServeError):
     """The request never got an answer (refused, reset, timed out)."""
+
+
+class RequestTimeout(ConnectionFailed):
+    """No answer within the call's timeout; a POST may still have run on the server."""
 
 
 class APIError(VisionServeError):
