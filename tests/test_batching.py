@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -178,6 +179,37 @@ def test_a_request_cancelled_while_waiting_gives_way() -> None:
         again = asyncio.ensure_future(hold(3))
         await asyncio.sleep(0.01)
         entered_now = entered[:]  # 3 is in: every place came back
+        holder.set()
+        await asyncio.wait_for(again, 1)
+        return entered_now
+
+    assert asyncio.run(main()) == [1, 3]
+
+
+def test_a_waiter_cancelled_just_as_places_free_up_leaks_none() -> None:
+    async def main() -> list[int]:
+        budget = DecodeBudget(2)
+        entered: list[int] = []
+        holder = asyncio.Event()
+
+        async def hold(number: int) -> None:
+            async with budget.hold(2):
+                entered.append(number)
+                await holder.wait()
+
+        first = asyncio.ensure_future(hold(1))
+        await asyncio.sleep(0)
+        waiting = asyncio.ensure_future(hold(2))
+        await asyncio.sleep(0.01)
+        holder.set()  # the holder releases on its next step...
+        waiting.cancel()  # ...after the waiter's future was cancelled, before its handler ran
+        await first
+        with contextlib.suppress(asyncio.CancelledError):
+            await waiting
+        holder.clear()
+        again = asyncio.ensure_future(hold(3))
+        await asyncio.sleep(0.01)
+        entered_now = entered[:]
         holder.set()
         await asyncio.wait_for(again, 1)
         return entered_now

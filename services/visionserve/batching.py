@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -137,7 +137,8 @@ class DecodeBudget:
                 if granted.done() and not granted.cancelled():
                     self._release(places)  # granted just as the caller went away
                 else:
-                    self._waiting.remove(entry)
+                    with suppress(ValueError):  # _grant may have dropped it already
+                        self._waiting.remove(entry)
                     self._grant()  # the requests behind it may fit now
                 raise
         else:
@@ -152,7 +153,13 @@ class DecodeBudget:
         self._grant()
 
     def _grant(self) -> None:
-        while self._waiting and self._waiting[0][0] <= self._free:
-            places, granted = self._waiting.popleft()
+        while self._waiting:
+            places, granted = self._waiting[0]
+            if granted.done():  # its caller was cancelled and has not cleaned up yet
+                self._waiting.popleft()
+                continue
+            if places > self._free:
+                return
+            self._waiting.popleft()
             self._free -= places
             granted.set_result(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -116,6 +117,27 @@ def test_a_request_of_many_megabytes_travels_between_deployments(service: str) -
     response = _multipart(service, "/v1/classify", names)
     assert response.status_code == 200, response.text
     assert len(response.json()["results"]) == len(names)
+
+
+def test_callers_that_hang_up_leave_the_service_answering(service: str) -> None:
+    # Disconnects cancel requests at every stage (queued, decoding, batched); none may keep a
+    # place in the replica's queues, or later requests would wait forever.
+    names = ["coffee.png", "astronaut.png"] * 4
+
+    def abandon(round_number: int) -> None:
+        with contextlib.suppress(httpx.TimeoutException):
+            _multipart_timeout(service, names, timeout=0.02 + 0.03 * round_number)
+
+    for round_number in range(4):
+        with ThreadPoolExecutor(24) as pool:
+            list(pool.map(abandon, [round_number] * 24))
+    response = _multipart(service, "/v1/classify", ["chelsea.png"])
+    assert response.status_code == 200, response.text
+
+
+def _multipart_timeout(url: str, names: list[str], timeout: float) -> httpx.Response:
+    files = [("images", (n, image_bytes(n))) for n in names]
+    return httpx.post(f"{url}/v1/classify", files=files, timeout=timeout)
 
 
 def test_concurrent_requests_each_get_their_own_answer(service: str) -> None:
