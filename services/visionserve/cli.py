@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from visionserve.errors import ConfigError
+from visionserve_client import cli as client_cli
 
 DEFAULT_CONFIG = "deploy/serve/local.yaml"
 
@@ -50,7 +51,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="visionserve", description="Serve computer-vision models.")
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # Everything but `serve` talks to a running service: the client package's command line.
+    if arguments and (arguments[0] in client_cli.COMMANDS or arguments[0] in ("--url", "--timeout")):
+        return client_cli.main(arguments)
+    parser = argparse.ArgumentParser(
+        prog="visionserve",
+        description="Serve computer-vision models; or call a running service: "
+        + ", ".join(client_cli.COMMANDS)
+        + " (visionserve COMMAND --help).",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the service in the foreground on a local Ray")
     serve.add_argument(
@@ -61,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument(
         "--no-dashboard", dest="dashboard", action="store_false", help="do not start Ray's dashboard"
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     return _serve(args)
 
 

@@ -1,7 +1,9 @@
-"""`visionserve serve`: the README's start command, run as users run it."""
+"""The `visionserve` command as users run it: `serve` in the foreground, and the commands that
+call a running service."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -11,11 +13,13 @@ import time
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 
 from tests.conftest import LOCAL_CONFIG, ROOT, free_port
-from tests.helpers import image_bytes
+from tests.helpers import CAT_LABELS, DOG_BIKE_CAR, IMAGES, image_bytes
 
 pytestmark = pytest.mark.e2e
 CLI = [sys.executable, "-m", "visionserve.cli"]
@@ -72,3 +76,42 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path: Path) -> None:
     result = subprocess.run([*CLI, "serve", str(bad)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2
     assert "applications.0.args.models.0.batching.max_batch_size" in result.stderr
+
+
+def _cli(service: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CLI, "--url", service, *args], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
+
+
+def test_cli_detect_saves_an_overlay_with_the_boxes(service: str, tmp_path: Path) -> None:
+    out = tmp_path / "out.png"
+    result = _cli(service, "detect", str(IMAGES / "dog_bike_car.jpg"), "--save-overlay", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "dog" in result.stdout
+    assert "label" in result.stdout  # a table, not JSON
+    drawn = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    original = np.asarray(Image.open(IMAGES / "dog_bike_car.jpg").convert("RGB")).astype(int)
+    x1, y1, x2, y2 = DOG_BIKE_CAR["dog"]
+    changed = np.abs(drawn - original).sum(axis=2) > 30
+    assert changed[y1 - 5 : y2 + 5, x1 - 5 : x2 + 5].sum() > 500  # the dog's box is drawn
+    assert changed.mean() < 0.2  # and not much else
+
+
+def test_cli_prints_json_tables_and_typed_errors(service: str) -> None:
+    classified = _cli(service, "classify", str(IMAGES / "chelsea.png"), "--top-k", "2", "--json")
+    assert classified.returncode == 0, classified.stderr
+    answer = json.loads(classified.stdout)
+    assert answer["results"][0]["classes"][0]["label"] in CAT_LABELS
+    assert len(answer["results"][0]["classes"]) == 2
+    several = _cli(service, "classify", str(IMAGES / "chelsea.png"), str(IMAGES / "coffee.png"))
+    assert several.returncode == 0
+    assert "[2/2]" in several.stderr  # progress
+    models = _cli(service, "models")
+    assert "efficientnet-lite0" in models.stdout
+    assert "classification" in models.stdout
+    refused = _cli(service, "classify", str(IMAGES / "chelsea.png"), "--model", "nope")
+    assert refused.returncode == 1
+    assert "404 model_not_found" in refused.stderr
+    unreachable = _cli(f"http://127.0.0.1:{free_port()}", "models")
+    assert unreachable.returncode == 3

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.helpers import CAT_LABELS, IMAGES, image_bytes
 from visionserve_client import AsyncVisionServe, NotFoundError, UnprocessableError, VisionServe
-from visionserve_client.types import DetectResponse
+from visionserve_client.types import ClassifyResponse, DetectResponse
+from visionserve_client.visualize import floatmap_to_numpy, overlay_heatmap
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +44,38 @@ def test_async_client_runs_requests_concurrently(service: str) -> None:
     answers = asyncio.run(run())
     assert len({tuple(d.label for d in a.results[0].detections) for a in answers}) == 1
     assert len({a.request_id for a in answers}) == 6
+
+
+def test_async_client_64_concurrent_classify_calls_match_the_sync_client(service: str) -> None:
+    names = ["chelsea.png", "coffee.png", "dog_bike_car.jpg", "astronaut.png"]
+    with VisionServe(service) as client:
+        expected = {n: client.classify(IMAGES / n).results[0].classes for n in names}
+
+    async def run() -> list[ClassifyResponse]:
+        async with AsyncVisionServe(service) as client:
+            return await asyncio.gather(*(client.classify(IMAGES / names[i % 4]) for i in range(64)))
+
+    answers = asyncio.run(run())
+    for index, answer in enumerate(answers):
+        got, want = answer.results[0].classes, expected[names[index % 4]]
+        assert [c.label for c in got] == [c.label for c in want]
+        assert [c.score for c in got] == pytest.approx([c.score for c in want], abs=1e-5)
+
+
+def test_client_explains_and_accepts_pil_and_numpy_images(service: str) -> None:
+    photo = Image.open(IMAGES / "chelsea.png").convert("RGB")
+    with VisionServe(service) as client:
+        by_path = client.classify(IMAGES / "chelsea.png").results[0].classes[0]
+        by_pil = client.classify(photo).results[0].classes[0]
+        by_array = client.classify(np.asarray(photo)).results[0].classes[0]
+        assert by_path.label == by_pil.label == by_array.label  # sent lossless
+        explained = client.explain(photo, methods=["gradcam", "saliency"], overlay=True)
+    result = explained.results[0]
+    assert result.target.label == by_path.label
+    assert [e.method for e in result.explanations] == ["gradcam", "saliency"]
+    heat = floatmap_to_numpy(result.explanations[0].raw)
+    assert heat.shape == (photo.height, photo.width)
+    assert overlay_heatmap(photo, result.explanations[0]).size == photo.size
 
 
 def test_client_segments_embeds_and_scores(service: str, zoo: str) -> None:
