@@ -146,10 +146,7 @@ def backends(seconds: float) -> dict[str, dict[str, float]]:
         params = engine.parse_params({})
         figures: dict[str, float] = {}
         for batch in (1, 8):
-            started = time.perf_counter()
-            engine.infer([item] * batch, [params] * batch)  # warm (and compile)
-            if batch == 1:
-                figures["first_call_s"] = round(time.perf_counter() - started, 2)
+            engine.infer([item] * batch, [params] * batch)  # warm (compiled at load already)
             done, started = 0, time.perf_counter()
             while time.perf_counter() - started < seconds / 4:
                 engine.infer([item] * batch, [params] * batch)

@@ -22,6 +22,7 @@ from visionserve import __version__
 from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts, Unprocessable
 from visionserve.explain.support import supported_methods
+from visionserve.ingress import oip
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.requests import parse_json, parse_request
 from visionserve.metadata import describe_unreachable
@@ -55,6 +56,14 @@ _ROUTE_FOR_TASK = {
     "clip": "/v1/embed/image, /v1/embed/text or /v1/zero-shot",
 }
 _SEGMENTATION = ("semantic_segmentation", "instance_segmentation")
+# Tasks served on /v2 and the schema their request parameters are checked against.
+_OIP_SCHEMAS: dict[str, type[Any]] = {
+    "classification": ClassifyRequest,
+    "detection": DetectRequest,
+    "semantic_segmentation": SegmentRequest,
+    "instance_segmentation": SegmentRequest,
+}
+_OIP_DETECTION_OUTPUTS = ["image_index", "boxes", "scores", "labels"]
 
 app = FastAPI(
     title="VisionServe",
@@ -296,6 +305,64 @@ class Ingress:
             errors={i.name: i.error for i in infos if i.error},
         )
         return JSONResponse(readiness.model_dump(), status_code=200 if readiness.ready else 503)
+
+    # ------------------------------------------------ Open Inference Protocol v2 (KServe, Triton)
+
+    @app.get("/v2/health/live")
+    async def v2_live(self) -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get("/v2/health/ready")
+    async def v2_ready(self) -> Response:
+        infos = await asyncio.gather(*(self._info(e) for e in self._config.entries))
+        ready = all(i.ready for i in infos)
+        return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
+
+    def _oip_entry(self, name: str) -> ModelConfig | PipelineConfig:
+        entry = self._config.entry(name)
+        if entry is None:
+            names = ", ".join(e.name for e in self._config.entries)
+            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
+        if entry.task not in _OIP_SCHEMAS:
+            raise TaskMismatch(f"model {name!r} is a {entry.task} model: use {_ROUTE_FOR_TASK[entry.task]}")
+        return entry
+
+    @app.get("/v2/models/{name}")
+    async def v2_model(self, name: str) -> dict[str, Any]:
+        entry = self._oip_entry(name)
+        info = await self._info(entry)
+        outputs = {"classification": ["labels", "scores", "indices"], "detection": _OIP_DETECTION_OUTPUTS}
+        return {
+            "name": name,
+            "versions": [info.model_version] if info.model_version else [],
+            "platform": "visionserve",
+            "inputs": [{"name": "images", "datatype": "BYTES", "shape": [-1]}],
+            "outputs": [
+                {"name": o, "datatype": "BYTES" if o in ("labels", "results") else "FP32", "shape": [-1]}
+                for o in [*outputs.get(entry.task, []), "results"]
+            ],
+        }
+
+    @app.get("/v2/models/{name}/ready")
+    async def v2_model_ready(self, name: str) -> Response:
+        info = await self._info(self._oip_entry(name))
+        return JSONResponse({"name": name, "ready": info.ready}, status_code=200 if info.ready else 503)
+
+    @app.post("/v2/models/{name}/infer")
+    async def v2_infer(self, name: str, request: Request) -> Response:
+        """Encoded images as a BYTES tensor (binary extension or base64 JSON), or UINT8 pixels."""
+        entry = self._oip_entry(name)
+        parsed = await oip.parse_infer(request, self._config.limits, _OIP_SCHEMAS[entry.task])
+        if parsed.pixels:
+            if isinstance(entry, PipelineConfig):
+                raise Unprocessable(f"pipeline {name!r} takes image files: send a BYTES input")
+            body = await self._call(request, entry, "predict_pixels", parsed.pixels, parsed.params)
+        else:
+            body = await self._call(request, entry, "predict", parsed.images, parsed.params)
+        results = [r.model_dump(mode="json") for r in body["results"]]
+        return oip.infer_response(
+            parsed, name, body["model_version"], body["request_id"], entry.task, results
+        )
 
 
 __all__ = ["Ingress", "app", "error_response"]

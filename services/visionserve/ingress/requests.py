@@ -50,7 +50,7 @@ class ParsedRequest:
     model: str | None
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is {int(declared):,} bytes, over the limit of {limit:,}")
@@ -79,7 +79,7 @@ def _b64(value: str, index: int) -> bytes:
         raise InvalidBase64(f"image {index} is not valid base64") from None
 
 
-def _validate(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
     try:
         return schema.model_validate(fields)
     except ValidationError as exc:
@@ -96,7 +96,7 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
     list_fields = _list_fields(schema)
     fields: dict[str, Any] = _collect(request.query_params.multi_items(), list_fields)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    body = await _read_body(request, limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
     images: list[bytes]
     if not body:
         raise EmptyRequest(
@@ -143,7 +143,7 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
             f"unsupported content-type {content_type or '(none)'!r}: use multipart/form-data, "
             "application/json, or an image/* body"
         )
-    parsed = _validate(schema, fields)
+    parsed = validate_fields(schema, fields)
     if not images:
         raise EmptyRequest("the request holds no image")
     if len(images) > limits.max_images_per_request:
@@ -165,12 +165,12 @@ async def parse_json(request: Request, schema: type[SchemaT], limits: LimitsConf
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise UnsupportedMediaType(f"send application/json, not {content_type or '(none)'!r}")
-    body = await _read_body(request, limits.max_body_bytes)
+    body = await read_body(request, limits.max_body_bytes)
     try:
         document = _json_object(body)
     except ValueError as exc:
         raise BadRequest(f"malformed JSON body: {exc}") from None
-    return _validate(schema, document)  # type: ignore[return-value]
+    return validate_fields(schema, document)  # type: ignore[return-value]
 
 
 def _list_fields(schema: type[BaseModel]) -> set[str]:

@@ -1,0 +1,268 @@
+"""Open Inference Protocol v2 (KServe / Triton REST) on top of the same models.
+
+Requests carry one input tensor of images:
+- ``BYTES`` of shape [N]: encoded image files, in the binary tensor extension (each element a
+  4-byte little-endian length then the bytes, after a JSON header whose length is in the
+  ``Inference-Header-Content-Length`` header), or in JSON as base64 strings;
+- ``UINT8`` of shape [N, H, W, 3] or [H, W, 3]: RGB pixels, decoded by the caller.
+Request ``parameters`` are the task's own (``top_k``, ``score_threshold``...).
+
+Answers: per task tensors (classification: ``labels`` BYTES [N, k], ``scores`` FP32 [N, k],
+``indices`` INT64 [N, k]; detection: ``image_index`` INT64 [M], ``boxes`` FP32 [M, 4],
+``scores`` FP32 [M], ``labels`` BYTES [M]) and, for every task, ``results``: BYTES [N], each
+the JSON of the /v1 result. Outputs come as JSON or in the binary extension, as asked.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from visionserve.config import LimitsConfig
+from visionserve.errors import BadRequest, EmptyRequest, ServiceError, TooManyImages, Unprocessable
+from visionserve.imaging import probe
+from visionserve.ingress.requests import read_body, validate_fields
+
+HEADER_LENGTH = "inference-header-content-length"
+# Triton's own request parameters: about the protocol, not the model.
+_PROTOCOL_PARAMETERS = {
+    "binary_data_output",
+    "sequence_id",
+    "sequence_start",
+    "sequence_end",
+    "priority",
+    "timeout",
+}
+_NUMPY = {"FP32": "<f4", "INT64": "<i8", "UINT8": "|u1"}
+
+
+@dataclass
+class InferRequest:
+    id: str | None
+    images: list[bytes] = field(default_factory=list)
+    pixels: list[np.ndarray] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    binary_outputs: bool = False
+    requested: dict[str, bool] | None = None
+    """Output name -> binary; None: all outputs."""
+
+
+def _bytes_elements(data: bytes) -> list[bytes]:
+    elements, offset = [], 0
+    while offset < len(data):
+        if offset + 4 > len(data):
+            raise BadRequest("BYTES tensor data ends inside an element's length")
+        (length,) = struct.unpack_from("<I", data, offset)
+        offset += 4
+        if offset + length > len(data):
+            raise BadRequest("BYTES tensor data ends inside an element")
+        elements.append(data[offset : offset + length])
+        offset += length
+    return elements
+
+
+def _flat(values: Any) -> list[Any]:
+    if isinstance(values, list):
+        return [item for value in values for item in _flat(value)]
+    return [values]
+
+
+def _json_images(values: list[Any]) -> list[bytes]:
+    images = []
+    for index, value in enumerate(values):
+        if not isinstance(value, str):
+            raise Unprocessable(f"BYTES element {index} in JSON must be a base64 string")
+        try:
+            images.append(base64.b64decode(value, validate=True))
+        except (binascii.Error, ValueError):
+            raise Unprocessable(f"BYTES element {index} is not valid base64") from None
+    return images
+
+
+def _pixels(shape: list[int], raw: bytes | None, values: list[Any] | None) -> list[np.ndarray]:
+    if len(shape) == 3:
+        shape = [1, *shape]
+    if len(shape) != 4 or shape[3] != 3 or min(shape) < 1:
+        raise Unprocessable(f"a UINT8 input must be [N, H, W, 3] or [H, W, 3], got {shape}")
+    count = int(np.prod(shape))
+    if raw is not None:
+        if len(raw) != count:
+            raise BadRequest(f"UINT8 tensor of shape {shape} needs {count} bytes, got {len(raw)}")
+        array = np.frombuffer(raw, dtype=np.uint8)
+    else:
+        flat = _flat(values or [])
+        if len(flat) != count or not all(isinstance(v, int) and 0 <= v <= 255 for v in flat):
+            raise Unprocessable(f"UINT8 data must be {count} integers in 0..255")
+        array = np.asarray(flat, dtype=np.uint8)
+    return list(array.reshape(shape))
+
+
+async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseModel]) -> InferRequest:
+    body = await read_body(request, limits.max_body_bytes)
+    if not body:
+        raise EmptyRequest("the request has no body: send an inference request (JSON header first)")
+    declared = request.headers.get(HEADER_LENGTH)
+    if declared is not None:
+        if not declared.isdigit() or int(declared) > len(body):
+            raise BadRequest(f"{HEADER_LENGTH} {declared!r} does not fit a body of {len(body)} bytes")
+        header, binary = body[: int(declared)], body[int(declared) :]
+    else:
+        header, binary = body, b""
+    try:
+        document = json.loads(header)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"malformed JSON inference header: {exc}") from None
+    if (
+        not isinstance(document, dict)
+        or not isinstance(document.get("inputs"), list)
+        or not document["inputs"]
+    ):
+        raise Unprocessable("an inference request needs 'inputs': a list with one image tensor")
+    if len(document["inputs"]) != 1:
+        raise Unprocessable(f"send one input tensor of images, got {len(document['inputs'])}")
+    tensor = document["inputs"][0]
+    if not isinstance(tensor, dict):
+        raise Unprocessable("each input must be an object with name, shape, datatype and data")
+    datatype, shape = tensor.get("datatype"), tensor.get("shape")
+    if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
+        raise Unprocessable("input 'shape' must be a list of integers")
+    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    raw = None
+    if size is not None:
+        if not isinstance(size, int) or size < 0 or size > len(binary):
+            raise BadRequest(
+                f"binary_data_size {size!r} does not fit the {len(binary)} bytes after the header"
+            )
+        raw = binary[:size]
+    parsed = InferRequest(id=document.get("id") if isinstance(document.get("id"), str) else None)
+    if datatype == "BYTES":
+        parsed.images = (
+            _bytes_elements(raw) if raw is not None else _json_images(_flat(tensor.get("data", [])))
+        )
+        if len(parsed.images) != int(np.prod(shape)):
+            raise Unprocessable(f"input shape {shape} does not match its {len(parsed.images)} elements")
+    elif datatype == "UINT8":
+        parsed.pixels = _pixels(shape, raw, tensor.get("data"))
+    else:
+        raise Unprocessable(
+            f"input datatype {datatype!r} is not served: send BYTES (encoded images) or UINT8"
+        )
+    count = len(parsed.images) or len(parsed.pixels)
+    if count == 0:
+        raise EmptyRequest("the request holds no image")
+    if count > limits.max_images_per_request:
+        raise TooManyImages(
+            f"{count} images in one request, over the limit of {limits.max_images_per_request}"
+        )
+    for index, data in enumerate(parsed.images):
+        try:
+            probe(data, max_pixels=limits.max_image_pixels)
+        except ServiceError as exc:
+            raise type(exc)(f"image {index}: {exc.message}") from None
+    for index, pixels in enumerate(parsed.pixels):
+        if pixels.shape[0] * pixels.shape[1] > limits.max_image_pixels:
+            raise Unprocessable(f"image {index}: {pixels.shape[1]}x{pixels.shape[0]} is over the pixel limit")
+    parameters = document.get("parameters") or {}
+    if not isinstance(parameters, dict):
+        raise Unprocessable("'parameters' must be an object")
+    parsed.binary_outputs = bool(parameters.get("binary_data_output", False))
+    task_fields = {k: v for k, v in parameters.items() if k not in _PROTOCOL_PARAMETERS}
+    validated = validate_fields(schema, {**task_fields, "images": []})
+    parsed.params = validated.model_dump(exclude={"images", "model"}, exclude_none=True)
+    outputs = document.get("outputs")
+    if outputs is not None:
+        if not isinstance(outputs, list) or not all(isinstance(o, dict) and "name" in o for o in outputs):
+            raise Unprocessable("'outputs' must be a list of objects with a name")
+        parsed.requested = {
+            str(o["name"]): bool((o.get("parameters") or {}).get("binary_data", parsed.binary_outputs))
+            for o in outputs
+        }
+    return parsed
+
+
+def output_tensors(task: str, results: list[dict[str, Any]]) -> dict[str, tuple[str, list[int], Any]]:
+    """name -> (datatype, shape, values) for a task's results (dicts as /v1 returns them)."""
+    tensors: dict[str, tuple[str, list[int], Any]] = {}
+    if task == "classification":
+        k = min((len(r["classes"]) for r in results), default=0)
+        rows = [r["classes"][:k] for r in results]
+        tensors["labels"] = ("BYTES", [len(rows), k], [c["label"].encode() for row in rows for c in row])
+        tensors["scores"] = (
+            "FP32",
+            [len(rows), k],
+            np.array([[c["score"] for c in row] for row in rows], "<f4"),
+        )
+        tensors["indices"] = (
+            "INT64",
+            [len(rows), k],
+            np.array([[c["index"] for c in row] for row in rows], "<i8"),
+        )
+    elif task == "detection":
+        found = [(i, d) for i, r in enumerate(results) for d in r["detections"]]
+        tensors["image_index"] = ("INT64", [len(found)], np.array([i for i, _ in found], "<i8"))
+        tensors["boxes"] = (
+            "FP32",
+            [len(found), 4],
+            np.array([d["box"] for _, d in found], "<f4").reshape(-1, 4),
+        )
+        tensors["scores"] = ("FP32", [len(found)], np.array([d["score"] for _, d in found], "<f4"))
+        tensors["labels"] = ("BYTES", [len(found)], [d["label"].encode() for _, d in found])
+    tensors["results"] = ("BYTES", [len(results)], [json.dumps(r).encode() for r in results])
+    return tensors
+
+
+def _binary(datatype: str, values: Any) -> bytes:
+    if datatype == "BYTES":
+        return b"".join(struct.pack("<I", len(v)) + v for v in values)
+    return np.ascontiguousarray(values, dtype=_NUMPY[datatype]).tobytes()
+
+
+def _json_values(datatype: str, values: Any) -> list[Any]:
+    if datatype == "BYTES":
+        return [v.decode("utf-8", errors="replace") for v in values]
+    return np.asarray(values).reshape(-1).tolist()
+
+
+def infer_response(
+    parsed: InferRequest, model: str, version: str, request_id: str, task: str, results: list[dict[str, Any]]
+) -> Response:
+    tensors = output_tensors(task, results)
+    wanted = parsed.requested or {name: parsed.binary_outputs for name in tensors}
+    unknown = sorted(set(wanted) - set(tensors))
+    if unknown:
+        raise Unprocessable(f"unknown outputs {unknown}; this model has {sorted(tensors)}")
+    outputs, blobs = [], []
+    for name, binary in wanted.items():
+        datatype, shape, values = tensors[name]
+        entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
+        if binary:
+            blob = _binary(datatype, values)
+            entry["parameters"] = {"binary_data_size": len(blob)}
+            blobs.append(blob)
+        else:
+            entry["data"] = _json_values(datatype, values)
+        outputs.append(entry)
+    document = {
+        "model_name": model,
+        "model_version": version,
+        "id": parsed.id or request_id,
+        "parameters": {"request_id": request_id},
+        "outputs": outputs,
+    }
+    if not blobs:
+        return JSONResponse(document)
+    header = json.dumps(document).encode()
+    return Response(
+        header + b"".join(blobs),
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
