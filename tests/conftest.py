@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from visionserve.config import ServiceConfig, load_serve_file, parse_service_config
+from visionserve.local import LocalService
 from visionserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,16 +36,31 @@ def local_config() -> ServiceConfig:
 
 
 @pytest.fixture(scope="session")
-def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of VisionServe on a real local Ray Serve, with the default config."""
+def local_service(settings: Settings) -> Iterator[LocalService]:
+    """VisionServe on a real local Ray Serve, with the default config (HTTP and gRPC)."""
     from visionserve.local import start_local
 
-    local = start_local(LOCAL_CONFIG, port=free_port(), settings=settings, include_dashboard=False)
+    local = start_local(
+        LOCAL_CONFIG, port=free_port(), grpc_port=free_port(), settings=settings, include_dashboard=False
+    )
     try:
         local.wait_ready(timeout_s=240)
-        yield local.url
+        yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="session")
+def service(local_service: LocalService) -> str:
+    """Base URL of the service."""
+    return local_service.url
+
+
+@pytest.fixture(scope="session")
+def grpc_target(local_service: LocalService) -> str:
+    """host:port of the service's gRPC surface."""
+    assert local_service.grpc_port is not None, "the default config serves gRPC"
+    return f"{local_service.host}:{local_service.grpc_port}"
 
 
 @pytest.fixture(scope="session")

@@ -35,12 +35,15 @@ def _serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             include_dashboard=args.dashboard,
+            grpc_port=args.grpc_port,
             on_ray_started=_handle_signals,
         )
     except ConfigError as exc:
         print(f"visionserve: {exc}", file=sys.stderr)
         return 2
     print(f"VisionServe on {service.url}  (API docs {service.url}/docs; Ctrl-C stops)", flush=True)
+    if service.grpc_port is not None:
+        print(f"gRPC (protos/visionserve/v1) on {service.host}:{service.grpc_port}", flush=True)
     if service.proxy_port != service.port:
         print(f"Ray's HTTP proxy (slower, same routes) on {service.host}:{service.proxy_port}", flush=True)
     stop.wait()
@@ -68,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument("--host", default=None, help="bind address (default: the config's, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, else 8000)")
+    serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: the config's)")
     serve.add_argument(
         "--no-dashboard", dest="dashboard", action="store_false", help="do not start Ray's dashboard"
     )

@@ -442,6 +442,8 @@ class ServeFile(_Strict):
     host: str
     port: int
     args: dict[str, Any]
+    grpc_port: int | None = None
+    """grpc_options.port, when the file serves gRPC."""
 
 
 def load_serve_file(path: str | Path) -> ServeFile:
@@ -462,4 +464,10 @@ def load_serve_file(path: str | Path) -> ServeFile:
     index = document["applications"].index(apps[0])
     args = apps[0].get("args") or {}
     parse_service_config(args, where=f"applications.{index}.args")
-    return ServeFile(host=http.get("host", "127.0.0.1"), port=int(http.get("port", 8000)), args=args)
+    grpc = document.get("grpc_options") or {}
+    return ServeFile(
+        host=http.get("host", "127.0.0.1"),
+        port=int(http.get("port", 8000)),
+        args=args,
+        grpc_port=int(grpc["port"]) if grpc.get("grpc_servicer_functions") else None,
+    )

@@ -37,6 +37,8 @@ DIRECT_PORT_SPAN = 64
 # 30 s, which makes every local stop take 30 s).
 LOCAL_DRAIN_S = 2
 GRPC_MESSAGE_CAP = 512 * 1024 * 1024
+# protos/visionserve/v1/visionserve.proto, compiled into visionserve.v1.
+GRPC_SERVICER = "visionserve.v1.visionserve_pb2_grpc.add_VisionServeServicer_to_server"
 
 
 @dataclass
@@ -45,6 +47,8 @@ class LocalService:
     port: int
     proxy_port: int
     """Ray's own HTTP proxy: every application again, through one more hop."""
+    grpc_port: int | None = None
+    """The VisionServe gRPC service (protos/visionserve/v1), if the config serves it."""
 
     @property
     def url(self) -> str:
@@ -98,11 +102,11 @@ def deploy_app(
     return direct_port(name) if (settings or Settings.from_env()).direct_ingress else None
 
 
-def direct_port(app_name: str, timeout_s: float = 30.0) -> int | None:
-    """The port on which the application's ingress replica serves HTTP, if one does.
+def direct_port(app_name: str, protocol: str = "HTTP", timeout_s: float = 30.0) -> int | None:
+    """The port on which the application's ingress replica serves HTTP (or gRPC), if one does.
 
-    Ray lists each application's HTTP targets: its ingress replicas under direct ingress,
-    else the proxies. The list follows replica changes a moment late, hence the wait.
+    Ray lists each application's targets per protocol: its ingress replicas under direct
+    ingress, else the proxies. The list follows replica changes a moment late, hence the wait.
     """
     from ray.serve.context import _get_global_client
 
@@ -112,7 +116,7 @@ def direct_port(app_name: str, timeout_s: float = 30.0) -> int | None:
         if not details.get("applications"):
             return None
         for group in details.get("target_groups", []):
-            if group["app_name"] != app_name or group["protocol"] != "HTTP":
+            if group["app_name"] != app_name or group["protocol"] != protocol:
                 continue
             replicas = [t for t in group["targets"] if t["name"].startswith("SERVE_REPLICA::")]
             if replicas:
@@ -122,15 +126,16 @@ def direct_port(app_name: str, timeout_s: float = 30.0) -> int | None:
         time.sleep(0.2)
 
 
-def _direct_ingress_env(port: int) -> dict[str, str]:
-    """What Ray Serve reads, at import, to let ingress replicas serve HTTP themselves."""
+def _direct_ingress_env(port: int, grpc_port: int | None) -> dict[str, str]:
+    """What Ray Serve reads, at import, to let ingress replicas serve HTTP (and gRPC) themselves."""
+    grpc_first = grpc_port if grpc_port is not None else port + DIRECT_PORT_SPAN
     return {
         # Direct ingress, plus gRPC rather than Ray's object store between deployments.
         "RAY_SERVE_THROUGHPUT_OPTIMIZED": "1",
         "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(port),
         "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(port + DIRECT_PORT_SPAN - 1),
-        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(port + DIRECT_PORT_SPAN),
-        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(port + 2 * DIRECT_PORT_SPAN - 1),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(grpc_first),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(grpc_first + DIRECT_PORT_SPAN - 1),
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(LOCAL_DRAIN_S),
         # gRPC's default 4 MiB message cap is below a request of several photos or an
         # explanation with overlays; requests are capped by limits.max_body_bytes anyway.
@@ -166,6 +171,7 @@ def start_local(
     settings: Settings | None = None,
     include_dashboard: bool = True,
     num_cpus: int | None = None,
+    grpc_port: int | None = None,
     on_ray_started: Callable[[], None] | None = None,
 ) -> LocalService:
     """Start a local Ray (never joining another cluster) and deploy the service on it.
@@ -174,20 +180,23 @@ def start_local(
     its own SIGTERM handler (which aborts the process), so a caller that handles signals must
     install its handlers again there.
     """
+    file_grpc_port = None
     if isinstance(config, ServiceConfig):
         service_config, file_host, file_port = config, "127.0.0.1", 8000
     else:
         serve_file = load_serve_file(config)
         service_config = parse_service_config(serve_file.args)
-        file_host, file_port = serve_file.host, serve_file.port
+        file_host, file_port, file_grpc_port = serve_file.host, serve_file.port, serve_file.grpc_port
     host = host or file_host
     port = file_port if port is None else port
+    grpc_port = file_grpc_port if grpc_port is None else grpc_port
     # Ray turns token auth on by default and later CLI calls then fail; a local single-user
     # Ray listens on localhost only, so auth is off unless the operator chose otherwise.
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     direct = (settings or Settings.from_env()).direct_ingress
     proxy_port = _free_port(host) if direct else port
-    with _environment(_direct_ingress_env(port) if direct else {}):
+    proxy_grpc_port = (_free_port(host) if direct else grpc_port) if grpc_port is not None else None
+    with _environment(_direct_ingress_env(port, grpc_port) if direct else {}):
         # Ray's processes copy this environment when Ray starts, and Serve reads it at import;
         # restored afterwards so that child processes of ours do not inherit our port range.
         import ray
@@ -204,13 +213,24 @@ def start_local(
     if on_ray_started is not None:
         on_ray_started()
     try:
+        grpc_options = None
+        if proxy_grpc_port is not None:
+            from ray.serve.config import gRPCOptions
+
+            grpc_options = gRPCOptions(port=proxy_grpc_port, grpc_servicer_functions=[GRPC_SERVICER])
         serve.start(
             http_options={"host": host, "port": proxy_port},
+            grpc_options=grpc_options,
             logging_config=LoggingConfig(enable_access_log=False),
         )
         served_port = deploy_app(service_config, settings=settings)
+        served_grpc_port = proxy_grpc_port
+        if grpc_options is not None and direct:
+            served_grpc_port = direct_port(APP_NAME, protocol="gRPC") or proxy_grpc_port
     except BaseException:
         serve.shutdown()
         ray.shutdown()
         raise
-    return LocalService(host=host, port=served_port or proxy_port, proxy_port=proxy_port)
+    return LocalService(
+        host=host, port=served_port or proxy_port, proxy_port=proxy_port, grpc_port=served_grpc_port
+    )

@@ -33,8 +33,9 @@ def _port_open(port: int) -> bool:
 def test_serve_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w+")
+    ports = ["--port", str(port), "--grpc-port", str(free_port())]
     process = subprocess.Popen(
-        [*CLI, "serve", str(LOCAL_CONFIG), "--port", str(port), "--no-dashboard"],
+        [*CLI, "serve", str(LOCAL_CONFIG), *ports, "--no-dashboard"],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -24,6 +24,7 @@ from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyText
 from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
+from visionserve.ingress.grpc_api import GrpcMethods
 from visionserve.ingress.requests import parse_json, parse_request
 from visionserve.metadata import describe_unreachable
 from visionserve_client.types import (
@@ -130,7 +131,7 @@ def _body_doc(schema: type[Any]) -> dict[str, Any]:
 
 @serve.deployment
 @serve.ingress(app)
-class Ingress:
+class Ingress(GrpcMethods):
     def __init__(
         self,
         config: dict[str, Any],
@@ -167,12 +168,13 @@ class Ingress:
 
     async def _call(
         self,
-        request: Request,
+        request: Request | str,
         model: ModelConfig | PipelineConfig,
         method: str,
         *args: Any,
         deployment: DeploymentHandle | None = None,
     ) -> dict[str, Any]:
+        """Call a replica; ``request`` is the HTTP request, or a request id (gRPC)."""
         timeout = self._config.limits.request_timeout_s
         handle = getattr(deployment or self._handles[model.name], method)
         try:
@@ -180,7 +182,7 @@ class Ingress:
         except asyncio.TimeoutError:
             raise Timeout(f"the model did not answer within {timeout:g}s") from None
         return {
-            "request_id": _request_id(request),
+            "request_id": request if isinstance(request, str) else _request_id(request),
             "model": model.name,
             "model_version": output.model_version,
             "results": output.results,
