@@ -43,6 +43,47 @@ def test_grpc_classifies_and_lists_models(stub: VisionServeStub) -> None:
     assert all(m.ready for m in models.models)
 
 
+def test_grpc_segments_and_explains_like_http(stub: VisionServeStub, service: str) -> None:
+    astronaut = image_bytes("astronaut.png")
+    answer = stub.Segment(pb.SegmentRequest(images=[astronaut], classes=["person"]), timeout=60)
+    semantic = answer.results[0].semantic
+    files = [("images", ("a.png", astronaut))]
+    http = httpx.post(f"{service}/v1/segment", files=files, data={"classes": "person"}, timeout=60).json()
+    expected = http["results"][0]["classes"][0]
+    assert semantic.kind == "semantic"
+    assert semantic.classes[0].label == expected["label"] == "person"
+    assert semantic.classes[0].mask.counts == expected["mask"]["counts"]
+    asked = pb.ExplainRequest(images=[image_bytes("chelsea.png")], methods=["gradcam"], fidelity=True)
+    explained = stub.Explain(asked, timeout=120)
+    result = explained.results[0]
+    assert result.target.label in CAT_LABELS
+    assert result.explanations[0].method == "gradcam"
+    assert list(result.explanations[0].raw.shape) == [result.image.height, result.image.width]
+    assert result.explanations[0].HasField("fidelity")
+
+
+def test_grpc_embeds_and_scores_with_clip(zoo: str) -> None:
+    from visionserve.local import direct_port
+
+    port = direct_port("zoo", protocol="gRPC")
+    assert port is not None
+    clip = VisionServeStub(grpc.insecure_channel(f"127.0.0.1:{port}"))
+    chelsea = image_bytes("chelsea.png")
+    texts = clip.EmbedText(pb.EmbedTextRequest(texts=["a cat", "a dog"], model="clip"), timeout=60)
+    images = clip.EmbedImage(pb.EmbedImageRequest(images=[chelsea], model="clip"), timeout=60)
+    assert texts.dim == images.dim == len(images.results[0].embedding)
+    assert [t.text for t in texts.results] == ["a cat", "a dog"]
+    labels = ["hot dog, frankfurter", "tabby cat"]
+    scored = clip.ZeroShot(pb.ZeroShotRequest(images=[chelsea], model="clip", labels=labels), timeout=60)
+    form = {"labels": labels, "model": "clip"}
+    http = httpx.post(f"{zoo}/v1/zero-shot", files=[("images", ("c.png", chelsea))], data=form).json()
+    assert [s.label for s in scored.results[0].scores] == [s["label"] for s in http["results"][0]["scores"]]
+    assert scored.scoring == http["scoring"]
+    with pytest.raises(grpc.RpcError) as caught:
+        clip.EmbedText(pb.EmbedTextRequest(texts=[], model="clip"), timeout=60)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
 CHELSEA = image_bytes("chelsea.png")
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
 

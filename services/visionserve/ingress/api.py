@@ -25,7 +25,7 @@ from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
-from visionserve.ingress.requests import parse_json, parse_request
+from visionserve.ingress.requests import ParsedRequest, parse_json, parse_request
 from visionserve.metadata import describe_unreachable
 from visionserve_client.types import (
     ClassifyRequest,
@@ -193,6 +193,11 @@ class Ingress(GrpcMethods):
         self, request: Request, schema: type[Any], tasks: tuple[str, ...], **extra: Any
     ) -> dict[str, Any]:
         parsed = await parse_request(request, schema, self._config.limits)
+        return await self._predict_parsed(request, parsed, tasks, **extra)
+
+    async def _predict_parsed(
+        self, request: Request | str, parsed: ParsedRequest, tasks: tuple[str, ...], **extra: Any
+    ) -> dict[str, Any]:
         model = self._model_for(parsed.model, tasks)
         return await self._call(request, model, "predict", parsed.images, {**parsed.params, **extra})
 
@@ -237,17 +242,23 @@ class Ingress(GrpcMethods):
     async def embed_text(self, request: Request) -> EmbedTextResponse:
         """L2-normalised text embeddings of a CLIP model, one per text (JSON body)."""
         body = await parse_json(request, EmbedTextRequest, self._config.limits)
+        return EmbedTextResponse(**await self._embed_texts(request, body))
+
+    async def _embed_texts(self, request: Request | str, body: EmbedTextRequest) -> dict[str, Any]:
         limit = self._config.limits.max_texts_per_request
         if len(body.texts) > limit:
             raise TooManyTexts(f"{len(body.texts)} texts in one request, over the limit of {limit}")
         model = self._model_for(body.model, ("clip",))
         params = body.model_dump(exclude={"texts", "model"}, exclude_none=True)
-        return EmbedTextResponse(**await self._call(request, model, "embed_texts", body.texts, params))
+        return await self._call(request, model, "embed_texts", body.texts, params)
 
     @app.post("/v1/explain", response_model=ExplainResponse, openapi_extra=_body_doc(ExplainRequest))
     async def explain(self, request: Request) -> ExplainResponse:
         """Why the model decided: maps of the chosen methods for a class, segment or text query."""
         parsed = await parse_request(request, ExplainRequest, self._config.limits)
+        return ExplainResponse(**await self._explain_parsed(request, parsed))
+
+    async def _explain_parsed(self, request: Request | str, parsed: ParsedRequest) -> dict[str, Any]:
         tasks = ("classification", "semantic_segmentation", "clip", "detection", "instance_segmentation")
         if parsed.model is None:
             if not self._explain_methods:
@@ -258,10 +269,9 @@ class Ingress(GrpcMethods):
         entry = self._model_for(name, tasks)
         if not self._explain_methods.get(entry.name) or self._explainer is None:
             raise Unprocessable(f"model {entry.name!r} offers no explanation methods")
-        body = await self._call(
+        return await self._call(
             request, entry, "explain", entry.name, parsed.images, parsed.params, deployment=self._explainer
         )
-        return ExplainResponse(**body)
 
     async def _info(self, entry: ModelConfig | PipelineConfig) -> ModelInfo:
         try:

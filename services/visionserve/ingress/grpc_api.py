@@ -17,14 +17,23 @@ from google.protobuf.json_format import ParseDict
 
 from visionserve.errors import EmptyRequest, ServiceError, TooManyImages
 from visionserve.imaging import probe
-from visionserve.ingress.requests import validate_fields
+from visionserve.ingress.requests import ParsedRequest, validate_fields
 from visionserve.v1 import visionserve_pb2 as pb
-from visionserve_client.types import ClassifyRequest, DetectRequest, ModelInfo
+from visionserve_client.types import (
+    ClassifyRequest,
+    DetectRequest,
+    EmbedImageRequest,
+    EmbedTextRequest,
+    ExplainRequest,
+    ModelInfo,
+    SegmentRequest,
+    ZeroShotRequest,
+)
 
 if TYPE_CHECKING:
     from ray.serve.grpc_util import RayServegRPCContext
 
-    from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
+    from visionserve.config import ServiceConfig
 
 _STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
@@ -39,57 +48,91 @@ _STATUS = {
 
 
 class GrpcMethods:
-    """Mixed into the ingress deployment, whose ``_config``, ``_model_for``, ``_call`` and
-    ``_info`` these use."""
+    """Mixed into the ingress deployment, whose config, model lookup and calls these share with
+    the HTTP routes (``_predict_parsed``, ``_embed_texts``, ``_explain_parsed``, ``_info``)."""
 
     _config: ServiceConfig
-    _model_for: Callable[..., ModelConfig | PipelineConfig]
-    _call: Callable[..., Awaitable[dict[str, Any]]]
+    _predict_parsed: Callable[..., Awaitable[dict[str, Any]]]
+    _embed_texts: Callable[..., Awaitable[dict[str, Any]]]
+    _explain_parsed: Callable[..., Awaitable[dict[str, Any]]]
     _info: Callable[..., Awaitable[ModelInfo]]
 
-    async def _grpc_predict(
-        self, message: Any, schema: type[Any], tasks: tuple[str, ...], context: RayServegRPCContext
-    ) -> dict[str, Any]:
+    def _parse(self, message: Any, schema: type[Any]) -> ParsedRequest:
+        """The images and parameters of a request message, checked as HTTP checks them."""
+        limits = self._config.limits
+        images = list(message.images)
+        if not images:
+            raise EmptyRequest("the request holds no image")
+        if len(images) > limits.max_images_per_request:
+            limit = limits.max_images_per_request
+            raise TooManyImages(f"{len(images)} images in one request, over the limit of {limit}")
+        for index, data in enumerate(images):
+            try:
+                probe(data, max_pixels=limits.max_image_pixels)
+            except ServiceError as exc:
+                raise type(exc)(f"image {index}: {exc.message}") from None
+        parsed = validate_fields(schema, {**_fields(message, exclude="images"), "images": []})
+        params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
+        return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
+
+    async def _answer(
+        self, context: RayServegRPCContext, reply: type[Any], work: Callable[[str], Awaitable[dict[str, Any]]]
+    ) -> Any:
         request_id = uuid.uuid4().hex
         try:
-            limits = self._config.limits
-            images = list(message.images)
-            if not images:
-                raise EmptyRequest("the request holds no image")
-            if len(images) > limits.max_images_per_request:
-                raise TooManyImages(
-                    f"{len(images)} images in one request, over the limit of {limits.max_images_per_request}"
-                )
-            for index, data in enumerate(images):
-                try:
-                    probe(data, max_pixels=limits.max_image_pixels)
-                except ServiceError as exc:
-                    raise type(exc)(f"image {index}: {exc.message}") from None
-            fields = {f.name: v for f, v in message.ListFields() if f.name != "images"}
-            parsed = validate_fields(schema, {**fields, "images": []})
-            params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
-            model = self._model_for(parsed.model, tasks)
-            body = await self._call(request_id, model, "predict", images, params)
+            body = await work(request_id)
         except ServiceError as exc:
             context.set_code(_STATUS.get(exc.status, grpc.StatusCode.INTERNAL))
             context.set_details(f"{exc.code}: {exc.message} (request_id={request_id})")
             raise
-        body["results"] = [r.model_dump(mode="json") for r in body["results"]]
-        return body
+        results = [r.model_dump(mode="json", exclude_none=True) for r in body.pop("results")]
+        if reply is pb.SegmentResponse:
+            results = [{r["kind"]: r} for r in results]  # the oneof is named after the kind
+        document = {k: v for k, v in body.items() if v is not None}
+        return ParseDict({**document, "results": results}, reply(), ignore_unknown_fields=True)
 
-    async def Classify(
-        self, request: pb.ClassifyRequest, grpc_context: RayServegRPCContext
-    ) -> pb.ClassifyResponse:
-        body = await self._grpc_predict(request, ClassifyRequest, ("classification",), grpc_context)
-        return ParseDict(body, pb.ClassifyResponse(), ignore_unknown_fields=True)
+    def _images_call(
+        self, message: Any, schema: type[Any], tasks: tuple[str, ...], **extra: Any
+    ) -> Callable[[str], Awaitable[dict[str, Any]]]:
+        async def work(request_id: str) -> dict[str, Any]:
+            return await self._predict_parsed(request_id, self._parse(message, schema), tasks, **extra)
 
-    async def Detect(self, request: pb.DetectRequest, grpc_context: RayServegRPCContext) -> pb.DetectResponse:
-        body = await self._grpc_predict(request, DetectRequest, ("detection",), grpc_context)
-        return ParseDict(body, pb.DetectResponse(), ignore_unknown_fields=True)
+        return work
 
-    async def ListModels(
-        self, request: pb.ListModelsRequest, grpc_context: RayServegRPCContext
-    ) -> pb.ModelList:
+    async def Classify(self, request: pb.ClassifyRequest, grpc_context: RayServegRPCContext) -> Any:
+        work = self._images_call(request, ClassifyRequest, ("classification",))
+        return await self._answer(grpc_context, pb.ClassifyResponse, work)
+
+    async def Detect(self, request: pb.DetectRequest, grpc_context: RayServegRPCContext) -> Any:
+        work = self._images_call(request, DetectRequest, ("detection",))
+        return await self._answer(grpc_context, pb.DetectResponse, work)
+
+    async def Segment(self, request: pb.SegmentRequest, grpc_context: RayServegRPCContext) -> Any:
+        work = self._images_call(request, SegmentRequest, ("semantic_segmentation", "instance_segmentation"))
+        return await self._answer(grpc_context, pb.SegmentResponse, work)
+
+    async def EmbedImage(self, request: pb.EmbedImageRequest, grpc_context: RayServegRPCContext) -> Any:
+        work = self._images_call(request, EmbedImageRequest, ("clip",), mode="embed")
+        return await self._answer(grpc_context, pb.EmbedImageResponse, work)
+
+    async def ZeroShot(self, request: pb.ZeroShotRequest, grpc_context: RayServegRPCContext) -> Any:
+        work = self._images_call(request, ZeroShotRequest, ("clip",), mode="zero_shot")
+        return await self._answer(grpc_context, pb.ZeroShotResponse, work)
+
+    async def EmbedText(self, request: pb.EmbedTextRequest, grpc_context: RayServegRPCContext) -> Any:
+        async def work(request_id: str) -> dict[str, Any]:
+            body = validate_fields(EmbedTextRequest, _fields(request))
+            return await self._embed_texts(request_id, body)
+
+        return await self._answer(grpc_context, pb.EmbedTextResponse, work)
+
+    async def Explain(self, request: pb.ExplainRequest, grpc_context: RayServegRPCContext) -> Any:
+        async def work(request_id: str) -> dict[str, Any]:
+            return await self._explain_parsed(request_id, self._parse(request, ExplainRequest))
+
+        return await self._answer(grpc_context, pb.ExplainResponse, work)
+
+    async def ListModels(self, request: pb.ListModelsRequest, grpc_context: RayServegRPCContext) -> Any:
         infos = await asyncio.gather(*(self._info(e) for e in self._config.entries))
         return pb.ModelList(
             models=[
@@ -97,3 +140,10 @@ class GrpcMethods:
                 for i in infos
             ]
         )
+
+
+def _fields(message: Any, exclude: str = "") -> dict[str, Any]:
+    """The fields a message sets (repeated fields as lists), for the pydantic schemas."""
+    scalar = (str, bytes, int, float, bool)
+    fields = message.ListFields()
+    return {f.name: v if isinstance(v, scalar) else list(v) for f, v in fields if f.name != exclude}

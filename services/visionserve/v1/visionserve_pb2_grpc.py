@@ -44,6 +44,31 @@ class VisionServeStub:
                 request_serializer=visionserve_dot_v1_dot_visionserve__pb2.DetectRequest.SerializeToString,
                 response_deserializer=visionserve_dot_v1_dot_visionserve__pb2.DetectResponse.FromString,
                 _registered_method=True)
+        self.Segment = channel.unary_unary(
+                '/visionserve.v1.VisionServe/Segment',
+                request_serializer=visionserve_dot_v1_dot_visionserve__pb2.SegmentRequest.SerializeToString,
+                response_deserializer=visionserve_dot_v1_dot_visionserve__pb2.SegmentResponse.FromString,
+                _registered_method=True)
+        self.EmbedImage = channel.unary_unary(
+                '/visionserve.v1.VisionServe/EmbedImage',
+                request_serializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedImageRequest.SerializeToString,
+                response_deserializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedImageResponse.FromString,
+                _registered_method=True)
+        self.EmbedText = channel.unary_unary(
+                '/visionserve.v1.VisionServe/EmbedText',
+                request_serializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedTextRequest.SerializeToString,
+                response_deserializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedTextResponse.FromString,
+                _registered_method=True)
+        self.ZeroShot = channel.unary_unary(
+                '/visionserve.v1.VisionServe/ZeroShot',
+                request_serializer=visionserve_dot_v1_dot_visionserve__pb2.ZeroShotRequest.SerializeToString,
+                response_deserializer=visionserve_dot_v1_dot_visionserve__pb2.ZeroShotResponse.FromString,
+                _registered_method=True)
+        self.Explain = channel.unary_unary(
+                '/visionserve.v1.VisionServe/Explain',
+                request_serializer=visionserve_dot_v1_dot_visionserve__pb2.ExplainRequest.SerializeToString,
+                response_deserializer=visionserve_dot_v1_dot_visionserve__pb2.ExplainResponse.FromString,
+                _registered_method=True)
         self.ListModels = channel.unary_unary(
                 '/visionserve.v1.VisionServe/ListModels',
                 request_serializer=visionserve_dot_v1_dot_visionserve__pb2.ListModelsRequest.SerializeToString,
@@ -61,6 +86,36 @@ class VisionServeServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Detect(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Segment(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EmbedImage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EmbedText(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ZeroShot(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Explain(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -84,6 +139,31 @@ def add_VisionServeServicer_to_server(servicer, server):
                     servicer.Detect,
                     request_deserializer=visionserve_dot_v1_dot_visionserve__pb2.DetectRequest.FromString,
                     response_serializer=visionserve_dot_v1_dot_visionserve__pb2.DetectResponse.SerializeToString,
+            ),
+            'Segment': grpc.unary_unary_rpc_method_handler(
+                    servicer.Segment,
+                    request_deserializer=visionserve_dot_v1_dot_visionserve__pb2.SegmentRequest.FromString,
+                    response_serializer=visionserve_dot_v1_dot_visionserve__pb2.SegmentResponse.SerializeToString,
+            ),
+            'EmbedImage': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedImage,
+                    request_deserializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedImageRequest.FromString,
+                    response_serializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedImageResponse.SerializeToString,
+            ),
+            'EmbedText': grpc.unary_unary_rpc_method_handler(
+                    servicer.EmbedText,
+                    request_deserializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedTextRequest.FromString,
+                    response_serializer=visionserve_dot_v1_dot_visionserve__pb2.EmbedTextResponse.SerializeToString,
+            ),
+            'ZeroShot': grpc.unary_unary_rpc_method_handler(
+                    servicer.ZeroShot,
+                    request_deserializer=visionserve_dot_v1_dot_visionserve__pb2.ZeroShotRequest.FromString,
+                    response_serializer=visionserve_dot_v1_dot_visionserve__pb2.ZeroShotResponse.SerializeToString,
+            ),
+            'Explain': grpc.unary_unary_rpc_method_handler(
+                    servicer.Explain,
+                    request_deserializer=visionserve_dot_v1_dot_visionserve__pb2.ExplainRequest.FromString,
+                    response_serializer=visionserve_dot_v1_dot_visionserve__pb2.ExplainResponse.SerializeToString,
             ),
             'ListModels': grpc.unary_unary_rpc_method_handler(
                     servicer.ListModels,
@@ -145,6 +225,141 @@ class VisionServe:
             '/visionserve.v1.VisionServe/Detect',
             visionserve_dot_v1_dot_visionserve__pb2.DetectRequest.SerializeToString,
             visionserve_dot_v1_dot_visionserve__pb2.DetectResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Segment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visionserve.v1.VisionServe/Segment',
+            visionserve_dot_v1_dot_visionserve__pb2.SegmentRequest.SerializeToString,
+            visionserve_dot_v1_dot_visionserve__pb2.SegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedImage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visionserve.v1.VisionServe/EmbedImage',
+            visionserve_dot_v1_dot_visionserve__pb2.EmbedImageRequest.SerializeToString,
+            visionserve_dot_v1_dot_visionserve__pb2.EmbedImageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EmbedText(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visionserve.v1.VisionServe/EmbedText',
+            visionserve_dot_v1_dot_visionserve__pb2.EmbedTextRequest.SerializeToString,
+            visionserve_dot_v1_dot_visionserve__pb2.EmbedTextResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ZeroShot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visionserve.v1.VisionServe/ZeroShot',
+            visionserve_dot_v1_dot_visionserve__pb2.ZeroShotRequest.SerializeToString,
+            visionserve_dot_v1_dot_visionserve__pb2.ZeroShotResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Explain(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/visionserve.v1.VisionServe/Explain',
+            visionserve_dot_v1_dot_visionserve__pb2.ExplainRequest.SerializeToString,
+            visionserve_dot_v1_dot_visionserve__pb2.ExplainResponse.FromString,
             options,
             channel_credentials,
             insecure,
