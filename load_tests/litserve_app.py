@@ -5,6 +5,7 @@ LitServe's own batching. Usage: python litserve_app.py PORT [BACKEND]; BACKEND (
 onnxruntime) overrides the config's runtime, to compare with LitServe as usually deployed.
 """
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ class ClassifierAPI(ls.LitAPI):
         from visionserve.settings import Settings
 
         settings = Settings.from_env()
-        config = parse_service_config(load_serve_file(ROOT / "deploy" / "serve" / "local.yaml").args)
+        path = os.environ.get("VISIONSERVE_BENCH_CONFIG", str(ROOT / "deploy" / "serve" / "local.yaml"))
+        config = parse_service_config(load_serve_file(path).args)
         model = config.models[0]
         if len(sys.argv) > 2:
             runtime = model.runtime.model_copy(update={"backend": sys.argv[2]})
