@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.json_format import ParseDict
 
-from visionserve.errors import EmptyRequest, ServiceError, TooManyImages
-from visionserve.imaging import probe
-from visionserve.ingress.requests import ParsedRequest, validate_fields
+from visionserve.errors import ServiceError
+from visionserve.ingress.requests import ParsedRequest, check_images, validate_fields
 from visionserve.v1 import visionserve_pb2 as pb
 from visionserve_client.types import (
     ClassifyRequest,
@@ -59,18 +58,8 @@ class GrpcMethods:
 
     def _parse(self, message: Any, schema: type[Any]) -> ParsedRequest:
         """The images and parameters of a request message, checked as HTTP checks them."""
-        limits = self._config.limits
         images = list(message.images)
-        if not images:
-            raise EmptyRequest("the request holds no image")
-        if len(images) > limits.max_images_per_request:
-            limit = limits.max_images_per_request
-            raise TooManyImages(f"{len(images)} images in one request, over the limit of {limit}")
-        for index, data in enumerate(images):
-            try:
-                probe(data, max_pixels=limits.max_image_pixels)
-            except ServiceError as exc:
-                raise type(exc)(f"image {index}: {exc.message}") from None
+        check_images(images, self._config.limits)
         parsed = validate_fields(schema, {**_fields(message, exclude="images"), "images": []})
         params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
         return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))

@@ -28,9 +28,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from visionserve.config import LimitsConfig
-from visionserve.errors import BadRequest, EmptyRequest, ServiceError, TooManyImages, Unprocessable
-from visionserve.imaging import probe
-from visionserve.ingress.requests import read_body, validate_fields
+from visionserve.errors import BadRequest, EmptyRequest, Unprocessable
+from visionserve.ingress.requests import check_images, read_body, validate_fields
 
 HEADER_LENGTH = "inference-header-content-length"
 # Triton's own request parameters: about the protocol, not the model.
@@ -156,18 +155,7 @@ async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseM
         raise Unprocessable(
             f"input datatype {datatype!r} is not served: send BYTES (encoded images) or UINT8"
         )
-    count = len(parsed.images) or len(parsed.pixels)
-    if count == 0:
-        raise EmptyRequest("the request holds no image")
-    if count > limits.max_images_per_request:
-        raise TooManyImages(
-            f"{count} images in one request, over the limit of {limits.max_images_per_request}"
-        )
-    for index, data in enumerate(parsed.images):
-        try:
-            probe(data, max_pixels=limits.max_image_pixels)
-        except ServiceError as exc:
-            raise type(exc)(f"image {index}: {exc.message}") from None
+    check_images(parsed.images, limits, count=len(parsed.images) or len(parsed.pixels))
     for index, pixels in enumerate(parsed.pixels):
         if pixels.shape[0] * pixels.shape[1] > limits.max_image_pixels:
             raise Unprocessable(f"image {index}: {pixels.shape[1]}x{pixels.shape[0]} is over the pixel limit")

@@ -144,20 +144,26 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
             "application/json, or an image/* body"
         )
     parsed = validate_fields(schema, fields)
-    if not images:
+    check_images(images, limits)
+    params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
+    return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
+
+
+def check_images(images: list[bytes], limits: LimitsConfig, *, count: int | None = None) -> None:
+    """At least one image and no more than the limit (``count`` when some came as pixels), and
+    every encoded image's header probed: the checks every protocol makes before queuing work."""
+    count = len(images) if count is None else count
+    if count == 0:
         raise EmptyRequest("the request holds no image")
-    if len(images) > limits.max_images_per_request:
-        raise TooManyImages(
-            f"{len(images)} images in one request, over the limit of {limits.max_images_per_request}"
-        )
+    limit = limits.max_images_per_request
+    if count > limit:
+        raise TooManyImages(f"{count} images in one request, over the limit of {limit}")
     for index, data in enumerate(images):
         try:
             probe(data, max_pixels=limits.max_image_pixels)
         except ServiceError as exc:
-            where = f"image {index}: " if len(images) > 1 else ""
+            where = f"image {index}: " if count > 1 else ""
             raise type(exc)(f"{where}{exc.message}") from None
-    params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
-    return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
 
 
 async def parse_json(request: Request, schema: type[SchemaT], limits: LimitsConfig) -> SchemaT:
