@@ -41,7 +41,12 @@ def local_service(settings: Settings) -> Iterator[LocalService]:
     from visionserve.local import start_local
 
     local = start_local(
-        LOCAL_CONFIG, port=free_port(), grpc_port=free_port(), settings=settings, include_dashboard=False
+        LOCAL_CONFIG,
+        port=free_port(),
+        grpc_port=free_port(),
+        metrics_port=free_port(),
+        settings=settings,
+        include_dashboard=False,
     )
     try:
         local.wait_ready(timeout_s=240)

@@ -47,7 +47,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
     handles: dict[str, Application] = {
         m.name: serve.deployment(ModelDeployment)
         .options(**_deployment_options(m))
-        .bind(m, config.limits, model_dirs, str(settings.cache_dir))
+        .bind(m, config.limits, model_dirs, str(settings.cache_dir), config.metrics)
         for m in config.models
     }
     for p in config.pipelines:
@@ -96,7 +96,7 @@ def _explainer(config: ServiceConfig, model_dirs: list[str], cache_dir: str) -> 
             ray_actor_options={"num_cpus": e.num_cpus, "num_gpus": e.num_gpus},
             health_check_timeout_s=60,
         )
-        .bind(e, models, config.limits, model_dirs, cache_dir)
+        .bind(e, models, config.limits, model_dirs, cache_dir, config.metrics)
     )
 
 

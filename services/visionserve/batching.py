@@ -10,11 +10,14 @@ every request at low load or closes batches before the decoder has caught up.)
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+logger = logging.getLogger("visionserve")
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -28,12 +31,19 @@ class BatchStats:
 
 class Batcher(Generic[In, Out]):
     def __init__(
-        self, run: Callable[[list[In]], Awaitable[Sequence[Out]]], *, max_batch_size: int, wait_s: float
+        self,
+        run: Callable[[list[In]], Awaitable[Sequence[Out]]],
+        *,
+        max_batch_size: int,
+        wait_s: float,
+        on_batch: Callable[[int, list[float]], None] | None = None,
     ) -> None:
+        """``on_batch(size, queue_waits_s)`` is told of each batch as it starts."""
         self._run = run
         self._max = max_batch_size
         self._wait_s = wait_s
-        self._queue: list[tuple[In, asyncio.Future[Out]]] = []
+        self._on_batch = on_batch
+        self._queue: list[tuple[In, asyncio.Future[Out], float]] = []
         self._arrived: asyncio.Event | None = None
         self._loop_task: asyncio.Task[None] | None = None
         self._incoming = 0
@@ -59,7 +69,8 @@ class Batcher(Generic[In, Out]):
         """Queue ITEMS together (no batch can start between them); await the futures for results."""
         loop = asyncio.get_running_loop()
         futures: list[asyncio.Future[Out]] = [loop.create_future() for _ in items]
-        self._queue.extend(zip(items, futures, strict=True))
+        now = loop.time()
+        self._queue.extend((item, future, now) for item, future in zip(items, futures, strict=True))
         self._ensure_loop().set()
         return futures
 
@@ -87,7 +98,7 @@ class Batcher(Generic[In, Out]):
                     break
                 arrived.clear()
             # Requests whose caller went away are dropped before they cost a model slot.
-            self._queue = [(i, f) for i, f in self._queue if not f.done()]
+            self._queue = [entry for entry in self._queue if not entry[1].done()]
             batch, self._queue = self._queue[: self._max], self._queue[self._max :]
             if self._queue:
                 arrived.set()  # more than one batch was waiting: go round again at once
@@ -95,16 +106,22 @@ class Batcher(Generic[In, Out]):
                 continue
             self._batches += 1
             self._items += len(batch)
+            if self._on_batch is not None:
+                started = loop.time()
+                try:
+                    self._on_batch(len(batch), [started - queued for _, _, queued in batch])
+                except Exception:  # an observer's failure must not stop the batches
+                    logger.exception("batch observer failed")
             try:
-                results = list(await self._run([item for item, _ in batch]))
+                results = list(await self._run([item for item, _, _ in batch]))
                 if len(results) != len(batch):
                     raise RuntimeError(f"batch of {len(batch)} gave {len(results)} results")
             except Exception as exc:  # the batch's callers get the error; the loop carries on
-                for _, future in batch:
+                for _, future, _ in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), result in zip(batch, results, strict=True):
+            for (_, future, _), result in zip(batch, results, strict=True):
                 if not future.done():
                     future.set_result(result)
 

@@ -12,6 +12,7 @@ from visionserve.errors import ConfigError
 from visionserve_client import cli as client_cli
 
 DEFAULT_CONFIG = "deploy/serve/local.yaml"
+DEFAULT_METRICS_PORT = 8080  # what deploy/prometheus/prometheus.yml scrapes
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -36,6 +37,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             include_dashboard=args.dashboard,
             grpc_port=args.grpc_port,
+            metrics_port=args.metrics_port,
             on_ray_started=_handle_signals,
         )
     except ConfigError as exc:
@@ -44,6 +46,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"VisionServe on {service.url}  (API docs {service.url}/docs; Ctrl-C stops)", flush=True)
     if service.grpc_port is not None:
         print(f"gRPC (protos/visionserve/v1) on {service.host}:{service.grpc_port}", flush=True)
+    if service.metrics_port is not None:
+        print(f"Prometheus metrics on http://{service.host}:{service.metrics_port}/metrics", flush=True)
     if service.proxy_port != service.port:
         print(f"Ray's HTTP proxy (slower, same routes) on {service.host}:{service.proxy_port}", flush=True)
     stop.wait()
@@ -72,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default=None, help="bind address (default: the config's, else 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="HTTP port (default: the config's, else 8000)")
     serve.add_argument("--grpc-port", type=int, default=None, help="gRPC port (default: the config's)")
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        default=DEFAULT_METRICS_PORT,
+        help=f"port of Ray's Prometheus endpoint, every replica's metrics (default {DEFAULT_METRICS_PORT}; "
+        "0: a free one)",
+    )
     serve.add_argument(
         "--no-dashboard", dest="dashboard", action="store_false", help="do not start Ray's dashboard"
     )

@@ -364,6 +364,18 @@ class PipelineConfig(_Strict):
     deployment: PipelineDeploymentConfig = PipelineDeploymentConfig()
 
 
+class MetricsConfig(_Strict):
+    """Prometheus metrics exported through Ray (visionserve.metrics)."""
+
+    enabled: bool = True
+    prediction_classes: int = Field(
+        default=100,
+        ge=0,
+        le=1000,
+        description="Distinct class labels counted per model replica; later ones count as '_other'.",
+    )
+
+
 class ExplainerConfig(_Strict):
     """The explanation deployment: its own replicas and copies of the models it explains."""
 
@@ -381,6 +393,7 @@ class ServiceConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     ingress: IngressConfig = IngressConfig()
     explainer: ExplainerConfig = ExplainerConfig()
+    metrics: MetricsConfig = MetricsConfig()
     models: list[ModelConfig] = Field(min_length=1)
     pipelines: list[PipelineConfig] = Field(default_factory=list)
 

@@ -61,7 +61,15 @@ class ModelEngine:
 
     def prepare(self, data: bytes, *, max_pixels: int) -> Prepared:
         """Decode and preprocess one image; thread-safe, meant for a worker pool."""
-        return self.task.preprocess(self._decode(data, max_pixels=max_pixels))
+        return self.prepare_timed(data, max_pixels=max_pixels)[0]
+
+    def prepare_timed(self, data: bytes, *, max_pixels: int) -> tuple[Prepared, float, float]:
+        """``prepare``, with the seconds spent decoding and preprocessing."""
+        started = time.perf_counter()
+        image = self._decode(data, max_pixels=max_pixels)
+        decoded = time.perf_counter()
+        prepared = self.task.preprocess(image)
+        return prepared, decoded - started, time.perf_counter() - decoded
 
     def prepare_pixels(self, pixels: np.ndarray) -> Prepared:
         """Preprocess an already decoded (H, W, 3) uint8 RGB image."""
@@ -92,5 +100,14 @@ class ModelEngine:
 
     def infer(self, items: Sequence[Prepared], params: Sequence[Any]) -> list[BaseModel]:
         """Run prepared images as one batch; each keeps its own request's parameters."""
+        return self.infer_timed(items, params)[0]
+
+    def infer_timed(
+        self, items: Sequence[Prepared], params: Sequence[Any]
+    ) -> tuple[list[BaseModel], float, float]:
+        """``infer``, with the seconds the model ran (collate included) and postprocessing took."""
+        started = time.perf_counter()
         outputs = self.task.split(self.runner.run(self.task.collate(items)), len(items))
-        return [self.task.postprocess(outputs[i], items[i], params[i]) for i in range(len(items))]
+        ran = time.perf_counter()
+        results = [self.task.postprocess(outputs[i], items[i], params[i]) for i in range(len(items))]
+        return results, ran - started, time.perf_counter() - ran

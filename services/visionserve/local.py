@@ -49,6 +49,8 @@ class LocalService:
     """Ray's own HTTP proxy: every application again, through one more hop."""
     grpc_port: int | None = None
     """The VisionServe gRPC service (protos/visionserve/v1), if the config serves it."""
+    metrics_port: int | None = None
+    """Ray's Prometheus endpoint (/metrics): every replica's metrics, Serve's and VisionServe's."""
 
     @property
     def url(self) -> str:
@@ -145,6 +147,11 @@ def _direct_ingress_env(port: int, grpc_port: int | None) -> dict[str, str]:
     }
 
 
+# Ray exports each counter twice, as `name_total` and as a gauge `name` (kept for Ray < 2.10):
+# one series per counter is what dashboards and alert rules expect.
+_METRICS_ENV = {"RAY_EXPORT_COUNTER_AS_GAUGE": "0"}
+
+
 @contextmanager
 def _environment(values: dict[str, str]) -> Iterator[None]:
     """Set variables the operator has not set, for the duration of the block."""
@@ -172,11 +179,13 @@ def start_local(
     include_dashboard: bool = True,
     num_cpus: int | None = None,
     grpc_port: int | None = None,
+    metrics_port: int | None = None,
     on_ray_started: Callable[[], None] | None = None,
 ) -> LocalService:
     """Start a local Ray (never joining another cluster) and deploy the service on it.
 
-    ``on_ray_started`` runs once Ray is up and before the deployments start: ray.init installs
+    ``metrics_port``: where Ray serves Prometheus metrics (0: a free port; None: Ray picks one
+    and no port is reported). ``on_ray_started`` runs once Ray is up and before the deployments start: ray.init installs
     its own SIGTERM handler (which aborts the process), so a caller that handles signals must
     install its handlers again there.
     """
@@ -196,7 +205,10 @@ def start_local(
     direct = (settings or Settings.from_env()).direct_ingress
     proxy_port = _free_port(host) if direct else port
     proxy_grpc_port = (_free_port(host) if direct else grpc_port) if grpc_port is not None else None
-    with _environment(_direct_ingress_env(port, grpc_port) if direct else {}):
+    if metrics_port == 0:
+        metrics_port = _free_port(host)
+    environment = {**(_direct_ingress_env(port, grpc_port) if direct else {}), **_METRICS_ENV}
+    with _environment(environment):
         # Ray's processes copy this environment when Ray starts, and Serve reads it at import;
         # restored afterwards so that child processes of ours do not inherit our port range.
         import ray
@@ -209,6 +221,7 @@ def start_local(
             include_dashboard=include_dashboard,
             dashboard_host="127.0.0.1",
             logging_level=logging.WARNING,
+            _metrics_export_port=metrics_port,
         )
     if on_ray_started is not None:
         on_ray_started()
@@ -232,5 +245,9 @@ def start_local(
         ray.shutdown()
         raise
     return LocalService(
-        host=host, port=served_port or proxy_port, proxy_port=proxy_port, grpc_port=served_grpc_port
+        host=host,
+        port=served_port or proxy_port,
+        proxy_port=proxy_port,
+        grpc_port=served_grpc_port,
+        metrics_port=metrics_port,
     )

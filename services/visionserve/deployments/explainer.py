@@ -13,10 +13,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from visionserve.config import ExplainerConfig, LimitsConfig, ModelConfig
+from visionserve.config import ExplainerConfig, LimitsConfig, MetricsConfig, ModelConfig
 from visionserve.engine import ModelEngine
 from visionserve.errors import ModelUnavailable, Unprocessable
 from visionserve.explain.service import ExplainableModel
+from visionserve.metrics import ExplainerMetrics
 from visionserve.outputs import PredictOutput
 
 logger = logging.getLogger("visionserve")
@@ -30,8 +31,10 @@ class ExplainerDeployment:
         limits: LimitsConfig,
         model_dirs: list[str],
         cache_dir: str,
+        metrics: MetricsConfig | None = None,
     ) -> None:
         self._limits = limits
+        self._metrics = ExplainerMetrics(metrics or MetricsConfig())
         self._models: dict[str, ExplainableModel] = {}
         self._errors: dict[str, str] = {}
         for model in models:
@@ -65,4 +68,6 @@ class ExplainerDeployment:
             self._pool,
             lambda: model.explain(images[0], raw_params, max_pixels=self._limits.max_image_pixels),
         )
+        for explanation in result.explanations:
+            self._metrics.explained(name, explanation.method, explanation.seconds)
         return PredictOutput(model_version=model.engine.version, results=[result])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,10 +23,11 @@ from pydantic import BaseModel
 from ray import serve
 
 from visionserve.batching import Batcher, DecodeBudget
-from visionserve.config import LimitsConfig, ModelConfig
+from visionserve.config import LimitsConfig, MetricsConfig, ModelConfig
 from visionserve.engine import ModelEngine
 from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
 from visionserve.metadata import describe
+from visionserve.metrics import ModelMetrics
 from visionserve.outputs import PredictOutput
 from visionserve.tasks import Prepared
 from visionserve.tasks.clip import as_wire
@@ -35,6 +37,8 @@ logger = logging.getLogger("visionserve")
 
 
 TEXT_CACHE_SIZE = 20_000
+# A prepared image, with the seconds spent decoding and preprocessing it.
+Timed = tuple[Prepared, float, float]
 
 
 class TextCache:
@@ -58,9 +62,17 @@ class TextCache:
 
 
 class ModelDeployment:
-    def __init__(self, cfg: ModelConfig, limits: LimitsConfig, model_dirs: list[str], cache_dir: str) -> None:
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        limits: LimitsConfig,
+        model_dirs: list[str],
+        cache_dir: str,
+        metrics: MetricsConfig | None = None,
+    ) -> None:
         self._cfg = cfg
         self._limits = limits
+        self._metrics = ModelMetrics(metrics or MetricsConfig(), cfg)
         self._engine: ModelEngine | None = None
         self._error: str | None = None
         try:
@@ -68,6 +80,7 @@ class ModelDeployment:
                 cfg, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)
             )
             logger.info("model %s loaded in %.1fs", cfg.name, self._engine.load_seconds)
+            self._metrics.loaded(cfg, self._engine.version, self._engine.load_seconds)
         except Exception as exc:  # keep the replica up so /readyz can say why
             self._error = f"{type(exc).__name__}: {exc}"
             logger.error("model %s failed to load: %s", cfg.name, self._error)
@@ -83,6 +96,7 @@ class ModelDeployment:
             self._infer_batch,
             max_batch_size=cfg.batching.max_batch_size,
             wait_s=cfg.batching.wait_ms / 1000.0,
+            on_batch=self._metrics.batch,
         )
 
     def info(self) -> ModelInfo:
@@ -103,16 +117,21 @@ class ModelDeployment:
     async def predict(self, images: list[bytes], raw_params: dict[str, Any]) -> PredictOutput:
         """Compressed images in, decoded and preprocessed in the decode pool."""
         engine = self._ready_engine()
-        prepare = partial(engine.prepare, max_pixels=self._limits.max_image_pixels)
+        prepare = partial(engine.prepare_timed, max_pixels=self._limits.max_image_pixels)
         return await self._predict(engine, engine.parse_params(raw_params), prepare, images)
 
     async def predict_pixels(self, images: list[np.ndarray], raw_params: dict[str, Any]) -> PredictOutput:
         """Decoded (H, W, 3) uint8 RGB images in: for pipelines that already hold the pixels."""
         engine = self._ready_engine()
-        return await self._predict(engine, engine.parse_params(raw_params), engine.prepare_pixels, images)
+        return await self._predict(engine, engine.parse_params(raw_params), self._timed_pixels, images)
+
+    def _timed_pixels(self, pixels: np.ndarray) -> tuple[Prepared, float, float]:
+        started = time.perf_counter()
+        prepared = self._ready_engine().prepare_pixels(pixels)
+        return prepared, 0.0, time.perf_counter() - started
 
     async def _predict(
-        self, engine: ModelEngine, params: Any, prepare: Callable[[Any], Prepared], images: list[Any]
+        self, engine: ModelEngine, params: Any, prepare: Callable[[Any], Timed], images: list[Any]
     ) -> PredictOutput:
         async with self._decode_budget.hold(len(images)):
             with self._batcher.incoming(len(images)):  # the batch being formed may wait for these
@@ -127,7 +146,7 @@ class ModelDeployment:
             model_version=engine.version, results=list(results), fields=engine.task.response_fields(params)
         )
 
-    async def _prepare_all(self, prepare: Callable[[Any], Prepared], images: list[Any]) -> list[Prepared]:
+    async def _prepare_all(self, prepare: Callable[[Any], Timed], images: list[Any]) -> list[Prepared]:
         """Decode and preprocess in the decode pool; the first bad image fails the request."""
         loop = asyncio.get_running_loop()
         outcomes = await asyncio.gather(
@@ -143,7 +162,9 @@ class ModelDeployment:
                 # Decoders raise assorted errors on hostile files; the file is the cause.
                 logger.warning("unexpected error preparing image %d: %r", index, outcome)
                 raise InvalidImage(f"{where}the image could not be decoded: {outcome}")
-            prepared.append(outcome)
+            item, decode_s, preprocess_s = outcome
+            self._metrics.prepared(decode_s, preprocess_s, item.width * item.height)
+            prepared.append(item)
         return prepared
 
     async def embed_texts(self, texts: list[str], raw_params: dict[str, Any]) -> PredictOutput:
@@ -179,4 +200,9 @@ class ModelDeployment:
         items = [item for item, _ in requests]
         params = [p for _, p in requests]
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._infer_pool, engine.infer, items, params)
+        results, inference_s, postprocess_s = await loop.run_in_executor(
+            self._infer_pool, engine.infer_timed, items, params
+        )
+        self._metrics.ran(inference_s, postprocess_s)
+        self._metrics.results(results)
+        return results

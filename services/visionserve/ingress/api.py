@@ -27,6 +27,7 @@ from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_respo
 from visionserve.ingress.grpc_api import GrpcMethods
 from visionserve.ingress.requests import ParsedRequest, parse_json, parse_request
 from visionserve.metadata import describe_unreachable
+from visionserve.metrics import IngressMetrics, note_images, note_model
 from visionserve_client.types import (
     ClassifyRequest,
     ClassifyResponse,
@@ -83,7 +84,16 @@ async def assign_request_id(request: Request, call_next: Any) -> Response:
     # echoes it on the response; we report the same id in bodies so that logs, headers and
     # audit records agree.
     request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    response: Response = await call_next(request)
+    metrics: IngressMetrics | None = getattr(request.app.state, "metrics", None)
+    if metrics is None:
+        response: Response = await call_next(request)
+        return response
+    with metrics.request("http", "unmatched") as record:
+        response = await call_next(request)
+        record.status = response.status_code
+        route = request.scope.get("route")
+        if route is not None:  # the route's template, never the raw path: a bounded label
+            record.endpoint = getattr(route, "path", "unmatched")
     return response
 
 
@@ -139,6 +149,8 @@ class Ingress(GrpcMethods):
         explainer: DeploymentHandle | None,
     ) -> None:
         self._config = ServiceConfig.model_validate(config)
+        self._metrics = IngressMetrics(self._config.metrics)
+        app.state.metrics = self._metrics
         self._handles = handles
         self._explainer = explainer
         wanted = self._config.explainer.models
@@ -153,12 +165,14 @@ class Ingress(GrpcMethods):
         if name is None:
             for entry in self._config.entries:
                 if entry.task in tasks:
+                    note_model(entry.name)
                     return entry
             raise ModelNotFound(f"no {wanted} model is configured")
         found = self._config.entry(name)
         if found is None:
             names = ", ".join(e.name for e in self._config.entries)
             raise ModelNotFound(f"unknown model {name!r}; available: {names}")
+        note_model(found.name)
         if found.task not in tasks:
             raise TaskMismatch(
                 f"model {name!r} is a {found.task.replace('_', ' ')} model, not {wanted}: "
@@ -199,6 +213,7 @@ class Ingress(GrpcMethods):
         self, request: Request | str, parsed: ParsedRequest, tasks: tuple[str, ...], **extra: Any
     ) -> dict[str, Any]:
         model = self._model_for(parsed.model, tasks)
+        note_images(parsed.images)
         return await self._call(request, model, "predict", parsed.images, {**parsed.params, **extra})
 
     @app.post("/v1/classify", response_model=ClassifyResponse, openapi_extra=_body_doc(ClassifyRequest))
@@ -269,6 +284,7 @@ class Ingress(GrpcMethods):
         entry = self._model_for(name, tasks)
         if not self._explain_methods.get(entry.name) or self._explainer is None:
             raise Unprocessable(f"model {entry.name!r} offers no explanation methods")
+        note_images(parsed.images)
         return await self._call(
             request, entry, "explain", entry.name, parsed.images, parsed.params, deployment=self._explainer
         )
@@ -335,6 +351,7 @@ class Ingress(GrpcMethods):
         if entry is None:
             names = ", ".join(e.name for e in self._config.entries)
             raise ModelNotFound(f"unknown model {name!r}; available: {names}")
+        note_model(entry.name)
         if entry.task not in _OIP_SCHEMAS:
             raise TaskMismatch(f"model {name!r} is a {entry.task} model: use {_ROUTE_FOR_TASK[entry.task]}")
         return entry
@@ -365,6 +382,7 @@ class Ingress(GrpcMethods):
         """Encoded images as a BYTES tensor (binary extension or base64 JSON), or UINT8 pixels."""
         entry = self._oip_entry(name)
         parsed = await oip.parse_infer(request, self._config.limits, _OIP_SCHEMAS[entry.task])
+        note_images(parsed.pixels or parsed.images)
         if parsed.pixels:
             if isinstance(entry, PipelineConfig):
                 raise Unprocessable(f"pipeline {name!r} takes image files: send a BYTES input")

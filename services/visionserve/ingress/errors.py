@@ -16,6 +16,7 @@ from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve.errors import ServiceError, find_service_error
+from visionserve.metrics import note_error
 from visionserve_client.types import ErrorDetail, ErrorResponse
 
 logger = logging.getLogger("visionserve")
@@ -37,6 +38,7 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (ServiceError, BackPressureError,
 
 
 def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:
+    note_error(code)
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=request_id))
     headers = {}
     if status in (429, 503):
@@ -44,24 +46,26 @@ def error_response(status: int, code: str, message: str, request_id: str) -> JSO
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
-def to_response(exc: BaseException, request_id: str) -> JSONResponse:
-    """Map any exception raised while serving a request to its error response."""
+def describe_error(exc: BaseException) -> tuple[int, str, str]:
+    """(HTTP status, error code, message) for any exception raised while serving a request."""
     service_error = find_service_error(exc)
     if service_error is not None:
-        return error_response(service_error.status, service_error.code, service_error.message, request_id)
+        return service_error.status, service_error.code, service_error.message
     if isinstance(exc, BackPressureError):
-        return error_response(503, "overloaded", "the model's queue is full: retry shortly", request_id)
+        return 503, "overloaded", "the model's queue is full: retry shortly"
     if isinstance(exc, _UNAVAILABLE):
-        return error_response(
-            503, "model_unavailable", "the model replica is unavailable: retry shortly", request_id
-        )
+        return 503, "model_unavailable", "the model replica is unavailable: retry shortly"
     if isinstance(exc, RequestValidationError):
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return error_response(422, "invalid_parameter", problems, request_id)
+        return 422, "invalid_parameter", problems
     if isinstance(exc, (HTTPException, StarletteHTTPException)):
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        return error_response(exc.status_code, code, str(exc.detail), request_id)
-    logger.exception("request %s failed", request_id, exc_info=exc)
-    return error_response(
-        500, "internal", "internal error; the request_id identifies it in the logs", request_id
-    )
+        return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
+    return 500, "internal", "internal error; the request_id identifies it in the logs"
+
+
+def to_response(exc: BaseException, request_id: str) -> JSONResponse:
+    """Map any exception raised while serving a request to its error response."""
+    status, code, message = describe_error(exc)
+    if code == "internal":
+        logger.exception("request %s failed", request_id, exc_info=exc)
+    return error_response(status, code, message, request_id)

@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.json_format import ParseDict
 
-from visionserve.errors import ServiceError
+from visionserve.ingress.errors import describe_error
 from visionserve.ingress.requests import ParsedRequest, check_images, validate_fields
+from visionserve.metrics import IngressMetrics, note_error
 from visionserve.v1 import visionserve_pb2 as pb
 from visionserve_client.types import (
     ClassifyRequest,
@@ -51,6 +52,7 @@ class GrpcMethods:
     the HTTP routes (``_predict_parsed``, ``_embed_texts``, ``_explain_parsed``, ``_info``)."""
 
     _config: ServiceConfig
+    _metrics: IngressMetrics
     _predict_parsed: Callable[..., Awaitable[dict[str, Any]]]
     _embed_texts: Callable[..., Awaitable[dict[str, Any]]]
     _explain_parsed: Callable[..., Awaitable[dict[str, Any]]]
@@ -68,12 +70,18 @@ class GrpcMethods:
         self, context: RayServegRPCContext, reply: type[Any], work: Callable[[str], Awaitable[dict[str, Any]]]
     ) -> Any:
         request_id = uuid.uuid4().hex
-        try:
-            body = await work(request_id)
-        except ServiceError as exc:
-            context.set_code(_STATUS.get(exc.status, grpc.StatusCode.INTERNAL))
-            context.set_details(f"{exc.code}: {exc.message} (request_id={request_id})")
-            raise
+        rpc = reply.__name__.removesuffix("Response")
+        with self._metrics.request("grpc", f"/visionserve.v1.VisionServe/{rpc}") as record:
+            try:
+                body = await work(request_id)
+            except Exception as exc:
+                status, code, message = describe_error(exc)
+                record.status = status
+                note_error(code)
+                context.set_code(_STATUS.get(status, grpc.StatusCode.INTERNAL))
+                context.set_details(f"{code}: {message} (request_id={request_id})")
+                raise
+            record.status = 200
         results = [r.model_dump(mode="json", exclude_none=True) for r in body.pop("results")]
         if reply is pb.SegmentResponse:
             results = [{r["kind"]: r} for r in results]  # the oneof is named after the kind
