@@ -185,7 +185,9 @@ def start_local(
     """Start a local Ray (never joining another cluster) and deploy the service on it.
 
     ``metrics_port``: where Ray serves Prometheus metrics (0: a free port; None: Ray picks one
-    and no port is reported). ``on_ray_started`` runs once Ray is up and before the deployments start: ray.init installs
+    and no port is reported).
+
+    ``on_ray_started`` runs once Ray is up and before the deployments start: ray.init installs
     its own SIGTERM handler (which aborts the process), so a caller that handles signals must
     install its handlers again there.
     """

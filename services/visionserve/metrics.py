@@ -5,6 +5,10 @@ replica is never scraped. Ray prefixes each name with ``ray_``, adds ``_total`` 
 labels every series with the ``deployment``, ``replica`` and ``application`` it came from, and
 serves them all on its metrics port (``visionserve serve --metrics-port``, default 8080).
 
+Ray computes a histogram's ``_sum`` from bucket midpoints, so ``_sum`` / ``_count`` is only
+roughly a mean: exact means come from the counters beside (``visionserve_images_total``,
+``visionserve_batched_images_total``, ``visionserve_mask_area_total``); quantiles from buckets.
+
 Labels are bounded: configured model names (``none`` when a request named no known model),
 route templates, stages, methods, status codes, and at most ``metrics.prediction_classes``
 class labels per model replica (the rest count as ``_other``). Metric objects are created
@@ -14,6 +18,7 @@ when ``metrics.enabled`` is false.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
@@ -52,6 +57,25 @@ OTHER_CLASS = "_other"
 # Error codes that mean "refused for load", as opposed to a bad request.
 REJECTION_CODES = frozenset({"overloaded", "too_many_requests"})
 _BACKGROUND = frozenset({"background", "__background__", "_background_"})
+
+# Each endpoint's kind, a label of its own so that alert rules and dashboards select
+# "predictions" without listing routes: latency objectives differ by kind.
+_GRPC = "/visionserve.v1.VisionServe/"
+PREDICT_ENDPOINTS = frozenset(
+    {
+        "/v1/classify", "/v1/detect", "/v1/segment", "/v1/embed/image", "/v1/embed/text",
+        "/v1/zero-shot", "/v2/models/{name}/infer",
+        *(_GRPC + rpc for rpc in ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")),
+    }
+)  # fmt: skip
+EXPLAIN_ENDPOINTS = frozenset({"/v1/explain", _GRPC + "Explain"})
+
+
+def endpoint_kind(endpoint: str) -> str:
+    """``predict``, ``explain`` or ``other`` (model lists, health, docs, unmatched paths)."""
+    if endpoint in PREDICT_ENDPOINTS:
+        return "predict"
+    return "explain" if endpoint in EXPLAIN_ENDPOINTS else "other"
 
 
 class _Metric(Protocol):
@@ -94,7 +118,50 @@ def _gauge(on: bool, name: str, doc: str, tags: tuple[str, ...]) -> _Metric:
         return _Off()
     from ray.serve.metrics import Gauge
 
-    return Gauge(name, description=doc, tag_keys=tags)  # type: ignore[return-value]
+    return _StickyGauge(Gauge(name, description=doc, tag_keys=tags))  # type: ignore[arg-type]
+
+
+# Ray stops exporting a gauge a minute or two after it was last set (measured: a model's info
+# gauge, set once at load, was gone 2 minutes later), so gauges are set again this often.
+GAUGE_REFRESH_S = 10.0
+
+
+class _StickyGauge:
+    """A gauge whose last value for each label set is set again every GAUGE_REFRESH_S."""
+
+    _all: list[_StickyGauge] = []
+    _lock = threading.Lock()
+    _thread: threading.Thread | None = None
+
+    def __init__(self, gauge: _Metric) -> None:
+        self._gauge = gauge
+        self._last: dict[tuple[tuple[str, str], ...], tuple[float, dict[str, str]]] = {}
+        with _StickyGauge._lock:
+            _StickyGauge._all.append(self)
+            if _StickyGauge._thread is None:
+                _StickyGauge._thread = threading.Thread(target=_StickyGauge._refresh_all, daemon=True)
+                _StickyGauge._thread.start()
+
+    def inc(self, value: float = 1.0, tags: dict[str, str] | None = None) -> None:
+        raise TypeError("a gauge is set, not incremented")
+
+    def observe(self, value: float, tags: dict[str, str] | None = None) -> None:
+        raise TypeError("a gauge is set, not observed")
+
+    def set(self, value: float, tags: dict[str, str] | None = None) -> None:
+        tags = tags or {}
+        self._last[tuple(sorted(tags.items()))] = (value, tags)
+        self._gauge.set(value, tags)
+
+    @staticmethod
+    def _refresh_all() -> None:
+        while True:
+            time.sleep(GAUGE_REFRESH_S)
+            with _StickyGauge._lock:
+                gauges = list(_StickyGauge._all)
+            for gauge in gauges:
+                for value, tags in list(gauge._last.values()):
+                    gauge._gauge.set(value, tags)
 
 
 # ------------------------------------------------------------------------------------ ingress
@@ -147,14 +214,20 @@ class IngressMetrics:
             "visionserve_requests",
             "Requests answered, by protocol, endpoint, model and status code (gRPC: the HTTP code "
             "of the error).",
-            ("protocol", "endpoint", "model", "code"),
+            ("protocol", "kind", "endpoint", "model", "code"),
         )
         self._latency = _histogram(
             on,
             "visionserve_request_latency_seconds",
             "Time from request received to response ready, in the ingress replica.",
             LATENCY_BUCKETS_S,
-            ("protocol", "endpoint", "model"),
+            ("protocol", "kind", "endpoint", "model"),
+        )
+        self._images_total = _counter(
+            on,
+            "visionserve_images",
+            "Images received in requests, by endpoint and model.",
+            ("endpoint", "model"),
         )
         self._images = _histogram(
             on,
@@ -167,7 +240,10 @@ class IngressMetrics:
             on, "visionserve_image_bytes", "Size of each image as sent, in bytes.", BYTES_BUCKETS, ("model",)
         )
         self._in_flight = _gauge(
-            on, "visionserve_requests_in_flight", "Requests being served by this ingress replica.", ("protocol",)
+            on,
+            "visionserve_requests_in_flight",
+            "Requests being served by this ingress replica.",
+            ("protocol",),
         )
         self._rejected = _counter(
             on,
@@ -197,9 +273,11 @@ class IngressMetrics:
 
     def _finish(self, record: RequestRecord, seconds: float) -> None:
         where = {"endpoint": record.endpoint, "model": record.model}
-        self._requests.inc(1, {"protocol": record.protocol, "code": str(record.status), **where})
-        self._latency.observe(seconds, {"protocol": record.protocol, **where})
+        call = {"protocol": record.protocol, "kind": endpoint_kind(record.endpoint), **where}
+        self._requests.inc(1, {**call, "code": str(record.status)})
+        self._latency.observe(seconds, call)
         if record.images:
+            self._images_total.inc(record.images, where)
             self._images.observe(record.images, where)
             for size in record.image_bytes:
                 self._bytes.observe(size, {"model": record.model})
@@ -229,8 +307,18 @@ class ModelMetrics:
         self._batch = _histogram(
             on, "visionserve_batch_size", "Images in each batch the model ran.", COUNT_BUCKETS, ("model",)
         )
+        self._batched = _counter(
+            on,
+            "visionserve_batched_images",
+            "Images the model ran, over all batches (mean batch = this / visionserve_batch_size_count).",
+            ("model",),
+        )
         self._pixels = _histogram(
-            on, "visionserve_image_pixels", "Width x height of each decoded image.", PIXELS_BUCKETS, ("model",)
+            on,
+            "visionserve_image_pixels",
+            "Width x height of each decoded image.",
+            PIXELS_BUCKETS,
+            ("model",),
         )
         self._predictions = _counter(
             on,
@@ -253,6 +341,12 @@ class ModelMetrics:
             DETECTION_BUCKETS,
             ("model",),
         )
+        self._mask_area = _counter(
+            on,
+            "visionserve_mask_area",
+            "Sum of the mask area shares (mean = this / visionserve_mask_area_share_count).",
+            ("model",),
+        )
         self._mask_share = _histogram(
             on,
             "visionserve_mask_area_share",
@@ -260,7 +354,9 @@ class ModelMetrics:
             SHARE_BUCKETS,
             ("model",),
         )
-        self._load = _gauge(on, "visionserve_model_load_seconds", "Time the replica took to load the model.", ("model",))
+        self._load = _gauge(
+            on, "visionserve_model_load_seconds", "Time the replica took to load the model.", ("model",)
+        )
         self._info = _gauge(
             on,
             "visionserve_model_info",
@@ -280,7 +376,12 @@ class ModelMetrics:
     def loaded(self, model: ModelConfig, version: str, seconds: float) -> None:
         self._load.set(seconds, self._tags)
         runtime = model.runtime
-        info = {"version": version[:16], "task": model.task, "backend": runtime.backend, "device": runtime.device}
+        info = {
+            "version": version[:16],
+            "task": model.task,
+            "backend": runtime.backend,
+            "device": runtime.device,
+        }
         self._info.set(1, {**self._tags, **info})
 
     def stage(self, stage: str, seconds: float) -> None:
@@ -294,6 +395,7 @@ class ModelMetrics:
 
     def batch(self, size: int, queue_waits_s: Sequence[float]) -> None:
         self._batch.observe(size, self._tags)
+        self._batched.inc(size, self._tags)
         for wait in queue_waits_s:
             self.stage("queue", wait)
 
@@ -325,7 +427,10 @@ class ModelMetrics:
                 self._predicted(segment.label)
                 if segment.label.lower() not in _BACKGROUND:
                     share += segment.pixel_share
-            self._mask_share.observe(min(share, 1.0), self._tags)
+            share = min(share, 1.0)
+            self._mask_share.observe(share, self._tags)
+            if share > 0:  # counters take positive increments only
+                self._mask_area.inc(share, self._tags)
 
     def _predicted(self, label: str) -> None:
         if label not in self._classes_seen:

@@ -15,12 +15,21 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from ray import serve
+from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve import __version__
 from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
-from visionserve.errors import ModelNotFound, TaskMismatch, Timeout, TooManyTexts, Unprocessable
+from visionserve.errors import (
+    ModelNotFound,
+    ModelUnavailable,
+    Overloaded,
+    TaskMismatch,
+    Timeout,
+    TooManyTexts,
+    Unprocessable,
+)
 from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
@@ -195,6 +204,14 @@ class Ingress(GrpcMethods):
             output = await asyncio.wait_for(_awaited(handle.remote(*args)), timeout=timeout)
         except asyncio.TimeoutError:
             raise Timeout(f"the model did not answer within {timeout:g}s") from None
+        # As our own errors: Serve answers its own exceptions with a plain-text 503, bypassing
+        # the API's error bodies (and its metrics of rejections).
+        except BackPressureError:
+            raise Overloaded(
+                f"model {model.name} has as many requests queued as it takes: retry shortly"
+            ) from None
+        except DeploymentUnavailableError:
+            raise ModelUnavailable(f"model {model.name} has no replica available: retry shortly") from None
         return {
             "request_id": request if isinstance(request, str) else _request_id(request),
             "model": model.name,
