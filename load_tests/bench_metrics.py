@@ -13,6 +13,7 @@ ratio of metrics-on to metrics-off. Writes load_tests/results/metrics.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -110,10 +111,13 @@ def main() -> None:
     runs: dict[str, Any] = {"on": [], "off": None}
     try:
         for enabled in (True, False, True):
-            deploy_app(variants[enabled])
-            service.wait_ready()
+            # A new ingress replica takes the next free port of the range (a released one is
+            # held back for a while), hence the port of each deployment.
+            port = deploy_app(variants[enabled]) or service.port
+            deployed = dataclasses.replace(service, port=port)
+            deployed.wait_ready()
             print(f"metrics {'on' if enabled else 'off'}", flush=True)
-            rows = measure(service.url, args.seconds)
+            rows = measure(deployed.url, args.seconds)
             if enabled:
                 runs["on"].append(rows)
             else:

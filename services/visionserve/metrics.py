@@ -1,13 +1,11 @@
 """Every metric VisionServe exports, declared in this one module.
 
-Replicas export through Ray (``ray.serve.metrics``): a plain prometheus_client metric inside a
-replica is never scraped. Ray prefixes each name with ``ray_``, adds ``_total`` to counters,
-labels every series with the ``deployment``, ``replica`` and ``application`` it came from, and
-serves them all on its metrics port (``visionserve serve --metrics-port``, default 8080).
-
-Ray computes a histogram's ``_sum`` from bucket midpoints, so ``_sum`` / ``_count`` is only
-roughly a mean: exact means come from the counters beside (``visionserve_images_total``,
-``visionserve_batched_images_total``, ``visionserve_mask_area_total``); quantiles from buckets.
+Replicas export through Ray (``ray.serve.metrics``, by way of visionserve.metrics_export,
+which keeps the request path to an addition in memory): a plain prometheus_client metric
+inside a replica is never scraped. Ray prefixes each name with ``ray_``, adds ``_total`` to
+counters, labels every series with the ``deployment``, ``replica`` and ``application`` it came
+from, and serves them all on its metrics port (``visionserve serve --metrics-port``, default
+8080). Histograms are the usual ``_bucket{le}``, ``_sum`` and ``_count`` series, sums exact.
 
 Labels are bounded: configured model names (``none`` when a request named no known model),
 route templates, stages, methods, status codes, and at most ``metrics.prediction_classes``
@@ -18,7 +16,6 @@ when ``metrics.enabled`` is false.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter as Tally
 from collections.abc import Iterator, Sequence
@@ -29,6 +26,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from visionserve import metrics_export
 from visionserve.config import MetricsConfig, ModelConfig
 from visionserve_client.types import (
     Classification,
@@ -98,70 +96,15 @@ class _Off:
 
 
 def _counter(on: bool, name: str, doc: str, tags: tuple[str, ...]) -> _Metric:
-    if not on:
-        return _Off()
-    from ray.serve.metrics import Counter
-
-    return Counter(name, description=doc, tag_keys=tags)  # type: ignore[return-value]
+    return metrics_export.Counter(name, doc, tags) if on else _Off()  # type: ignore[return-value]
 
 
 def _histogram(on: bool, name: str, doc: str, buckets: Sequence[float], tags: tuple[str, ...]) -> _Metric:
-    if not on:
-        return _Off()
-    from ray.serve.metrics import Histogram
-
-    return Histogram(name, description=doc, boundaries=list(buckets), tag_keys=tags)  # type: ignore[return-value]
+    return metrics_export.Histogram(name, doc, buckets, tags) if on else _Off()  # type: ignore[return-value]
 
 
 def _gauge(on: bool, name: str, doc: str, tags: tuple[str, ...]) -> _Metric:
-    if not on:
-        return _Off()
-    from ray.serve.metrics import Gauge
-
-    return _StickyGauge(Gauge(name, description=doc, tag_keys=tags))  # type: ignore[arg-type]
-
-
-# Ray stops exporting a gauge a minute or two after it was last set (measured: a model's info
-# gauge, set once at load, was gone 2 minutes later), so gauges are set again this often.
-GAUGE_REFRESH_S = 10.0
-
-
-class _StickyGauge:
-    """A gauge whose last value for each label set is set again every GAUGE_REFRESH_S."""
-
-    _all: list[_StickyGauge] = []
-    _lock = threading.Lock()
-    _thread: threading.Thread | None = None
-
-    def __init__(self, gauge: _Metric) -> None:
-        self._gauge = gauge
-        self._last: dict[tuple[tuple[str, str], ...], tuple[float, dict[str, str]]] = {}
-        with _StickyGauge._lock:
-            _StickyGauge._all.append(self)
-            if _StickyGauge._thread is None:
-                _StickyGauge._thread = threading.Thread(target=_StickyGauge._refresh_all, daemon=True)
-                _StickyGauge._thread.start()
-
-    def inc(self, value: float = 1.0, tags: dict[str, str] | None = None) -> None:
-        raise TypeError("a gauge is set, not incremented")
-
-    def observe(self, value: float, tags: dict[str, str] | None = None) -> None:
-        raise TypeError("a gauge is set, not observed")
-
-    def set(self, value: float, tags: dict[str, str] | None = None) -> None:
-        tags = tags or {}
-        self._last[tuple(sorted(tags.items()))] = (value, tags)
-        self._gauge.set(value, tags)
-
-    @staticmethod
-    def _refresh_all() -> None:
-        while True:
-            time.sleep(GAUGE_REFRESH_S)
-            with _StickyGauge._lock:
-                gauges = list(_StickyGauge._all)
-            for gauge in gauges:
-                for value, tags in list(gauge._last.values()):
-                    gauge._gauge.set(value, tags)
+    return metrics_export.Gauge(name, doc, tags) if on else _Off()  # type: ignore[return-value]
 
 
 # ------------------------------------------------------------------------------------ ingress

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import pytest
 import yaml
@@ -29,11 +30,16 @@ from tests.helpers import image_bytes
 from visionserve.config import AutoscalingConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
+from visionserve.v1 import visionserve_pb2 as pb
+from visionserve.v1.visionserve_pb2_grpc import VisionServeStub
+
+pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_DIR = ROOT / "deploy" / "prometheus"
 DASHBOARD = ROOT / "deploy" / "grafana" / "visionserve.json"
 APP = "observed"
+_GRPC = "/visionserve.v1.VisionServe/"
 CLASSIFIER, DETECTOR, SEGMENTER = "efficientnet-lite0", "yolox-nano", "selfie-segmentation"
 
 
@@ -62,15 +68,19 @@ def _observed_config(local: ServiceConfig) -> ServiceConfig:
 
 @pytest.fixture(scope="module")
 def observed(
-    local_config: ServiceConfig, service: str, service_host: str, settings: Settings
-) -> Iterator[str]:
+    local_config: ServiceConfig, local_service: LocalService, settings: Settings
+) -> Iterator[tuple[str, str]]:
+    """(base URL, gRPC host:port) of the observed application."""
     from ray import serve
 
-    from visionserve.local import deploy_app
+    from visionserve.local import deploy_app, direct_port
 
     port = deploy_app(_observed_config(local_config), name=APP, route_prefix=f"/{APP}", settings=settings)
+    grpc_port = direct_port(APP, protocol="gRPC")
+    assert port is not None, "direct ingress serves each application on a port of its own"
+    assert grpc_port is not None
     try:
-        yield f"{service_host}:{port}/{APP}" if port else f"{service}/{APP}"
+        yield f"http://{local_service.host}:{port}/{APP}", f"{local_service.host}:{grpc_port}"
     finally:
         serve.delete(APP)  # its replicas' memory back for the rest of the session
 
@@ -130,7 +140,7 @@ def _finite(sample: dict[str, Any]) -> bool:
     return math.isfinite(float(sample["value"][1]))
 
 
-def _send_traffic(observed: str) -> tuple[Counter[tuple[str, str, str]], dict[str, int]]:
+def _send_traffic(observed: str, grpc_target: str) -> tuple[Counter[tuple[str, str, str]], dict[str, int]]:
     """Requests of every kind; returns (endpoint, model, code) -> count, and images received per model."""
     sent: Counter[tuple[str, str, str]] = Counter()
     images: Counter[str] = Counter()
@@ -170,6 +180,15 @@ def _send_traffic(observed: str) -> tuple[Counter[tuple[str, str, str]], dict[st
     assert post("/v1/detect", "none", content=b"plain text", headers={"content-type": "text/plain"}) == 415
     # The schema refuses an unknown method before the model is looked up.
     assert post("/v1/explain", "none", {"images": ("cat.png", cat)}, data={"methods": "nonsense"}) == 422
+    # gRPC: counted under the RPC's name, its errors under their HTTP codes.
+    stub = VisionServeStub(grpc.insecure_channel(grpc_target))
+    stub.Detect(pb.DetectRequest(images=[street]), timeout=60)
+    sent[(_GRPC + "Detect", DETECTOR, "200")] += 1
+    images[DETECTOR] += 1
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.Classify(pb.ClassifyRequest(images=[b"not an image at all"]), timeout=60)
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    sent[(_GRPC + "Classify", "none", "400")] += 1
     # Load the classifier refuses: one request in its replica and one queued, the rest 503.
     eight = [("images", ("cat.png", cat))] * 8
     for _ in range(5):
@@ -258,15 +277,17 @@ def test_comparisons_as_bool_leaves_label_matchers_alone() -> None:
     assert _comparisons_as_bool('up{job="v"} == 0') == 'up{job="v"} == bool 0'
 
 
-def test_prometheus_sees_exact_counts_and_every_query_answers(observed: str, prometheus: str) -> None:
+def test_prometheus_sees_exact_counts_and_every_query_answers(
+    observed: tuple[str, str], prometheus: str
+) -> None:
     by_code = ("endpoint", "model", "code")
     requests = f'ray_visionserve_requests_total{{application="{APP}", kind!="other"}}'
     # Twice, the second time once Prometheus holds the first: a series that first appears
     # with all of its traffic already in it has no rate yet, and the panels show rates.
-    sent, images = _send_traffic(observed)
+    sent, images = _send_traffic(*observed)
     first = {key: float(n) for key, n in sent.items()}
     _wait_for(prometheus, f"sum by (endpoint, model, code) ({requests})", first, by_code)
-    more_sent, more_images = _send_traffic(observed)
+    more_sent, more_images = _send_traffic(*observed)
     sent += more_sent
     images = {m: images[m] + more_images[m] for m in images}
 
