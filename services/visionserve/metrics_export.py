@@ -1,4 +1,4 @@
-"""Counters, histograms and gauges kept in the process and handed to Ray once a second.
+"""Counters, histograms and gauges kept in the process and handed to Ray every few seconds.
 
 Measured here, Ray's own histograms cost the serving path about 1 ms of CPU per request:
 Ray's metrics agent (a Python process) replays every observation, one by one, from the bucket
@@ -7,11 +7,11 @@ path here only adds to numbers in memory; a flusher thread then sets, per label 
 gauge for each cumulative bucket (``<name>_bucket{le=...}``), the exact ``<name>_sum`` and
 ``<name>_count`` (series Prometheus reads as a histogram), and adds counters' increments to
 Ray counters. Ray forgets a gauge a minute or two after it was last set, and the flusher sets
-every gauge each second, so idle series stay.
+every gauge each time, so idle series stay.
 
 The Ray metric objects are created where the metric is (inside the replica, so that Ray
-labels them with its deployment, replica and application). The last second before a replica
-stops is not exported.
+labels them with its deployment, replica and application). The last few seconds before a replica
+stops are not exported.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from typing import Any
 
 logger = logging.getLogger("visionserve")
 
-FLUSH_S = 1.0
+# Ray exports a replica's metrics every 10 s (metrics_report_interval_ms) and forgets a gauge
+# not set for two of those: every 5 s keeps each series and costs the replica little.
+FLUSH_S = 5.0
 
 Key = tuple[str, ...]
 
