@@ -60,7 +60,9 @@ def _serve(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     # Everything but `serve` talks to a running service: the client package's command line.
-    if arguments and (arguments[0] in client_cli.COMMANDS or arguments[0] in ("--url", "--timeout")):
+    if arguments and (
+        arguments[0] in client_cli.COMMANDS or arguments[0] in ("--url", "--timeout", "--api-key")
+    ):
         return client_cli.main(arguments)
     parser = argparse.ArgumentParser(
         prog="visionserve",

@@ -364,6 +364,36 @@ class PipelineConfig(_Strict):
     deployment: PipelineDeploymentConfig = PipelineDeploymentConfig()
 
 
+Scope = Literal["read", "predict", "explain"]
+
+
+class ApiKey(_Strict):
+    """One client's key, stored as the sha256 of the key (``printf %s KEY | sha256sum``)."""
+
+    name: str = Field(min_length=1, max_length=64, description="Who holds it: for logs, never the key.")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    scopes: list[Scope] = Field(
+        default=["read", "predict"],
+        min_length=1,
+        description="read: model lists and docs; predict: classify, detect, segment, embed; explain.",
+    )
+
+
+class AuthConfig(_Strict):
+    """API keys; none configured means no authentication (health endpoints never need a key)."""
+
+    keys: list[ApiKey] = Field(default_factory=list)
+    keys_file_env: str | None = Field(
+        default=None,
+        description="Name of an environment variable holding the path of a YAML list of keys "
+        "(name, sha256, scopes), read at start-up: secrets out of the config file.",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys) or self.keys_file_env is not None
+
+
 class MetricsConfig(_Strict):
     """Prometheus metrics exported through Ray (visionserve.metrics)."""
 
@@ -394,6 +424,7 @@ class ServiceConfig(_Strict):
     ingress: IngressConfig = IngressConfig()
     explainer: ExplainerConfig = ExplainerConfig()
     metrics: MetricsConfig = MetricsConfig()
+    auth: AuthConfig = AuthConfig()
     models: list[ModelConfig] = Field(min_length=1)
     pipelines: list[PipelineConfig] = Field(default_factory=list)
 

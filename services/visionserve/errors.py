@@ -5,6 +5,8 @@
     │   ├── EmptyRequest             400 no_images
     │   ├── InvalidImage             400 invalid_image
     │   └── InvalidBase64            400 invalid_base64
+    ├── Unauthorized                 401 unauthorized
+    ├── Forbidden                    403 forbidden
     ├── ModelNotFound                404 model_not_found
     ├── PayloadTooLarge              413 payload_too_large
     │   ├── TooManyImages            413 too_many_images
@@ -52,6 +54,18 @@ class InvalidImage(BadRequest):
 
 class InvalidBase64(BadRequest):
     code = "invalid_base64"
+
+
+class Unauthorized(ServiceError):
+    """No API key, or one that is not configured."""
+
+    status, code = 401, "unauthorized"
+
+
+class Forbidden(ServiceError):
+    """A configured API key without the scope the endpoint needs."""
+
+    status, code = 403, "forbidden"
 
 
 class ModelNotFound(ServiceError):

@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
         "--url", default=os.environ.get("VISIONSERVE_URL", DEFAULT_URL), help="service URL ($VISIONSERVE_URL)"
     )
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get("VISIONSERVE_API_KEY"),
+        help="API key where the service requires one ($VISIONSERVE_API_KEY; prefer the variable: "
+        "arguments show in process lists)",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def images_command(name: str, help_text: str) -> argparse.ArgumentParser:
@@ -162,7 +168,7 @@ def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], Base
 
 
 def run(args: argparse.Namespace) -> int:
-    with VisionServe(args.url, timeout=args.timeout) as client:
+    with VisionServe(args.url, timeout=args.timeout, api_key=args.api_key) as client:
         if args.command == "models":
             listing = client.models()
             print(listing.model_dump_json(indent=2) if args.json else _describe(listing, ""))

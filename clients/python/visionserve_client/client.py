@@ -79,14 +79,18 @@ class VisionServe:
         retries: RetryPolicy = DEFAULT_RETRIES,
         max_connections: int = 100,
         http_client: httpx.Client | None = None,
+        api_key: str | None = None,
     ) -> None:
         """``timeout`` applies to each try (a call may take longer when retried); ``retries``
-        is the policy for 429/503 answers and connection failures (``NO_RETRIES`` turns it off)."""
+        is the policy for 429/503 answers and connection failures (``NO_RETRIES`` turns it off).
+        ``api_key`` is sent as ``Authorization: Bearer`` where the service requires keys."""
         self._http = http_client or httpx.Client(
             base_url=base_url,
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
+        if api_key:
+            self._http.headers["authorization"] = f"Bearer {api_key}"
         self._retries = retries
 
     def __enter__(self) -> VisionServe:
@@ -295,14 +299,18 @@ class AsyncVisionServe:
         retries: RetryPolicy = DEFAULT_RETRIES,
         max_connections: int = 100,
         http_client: httpx.AsyncClient | None = None,
+        api_key: str | None = None,
     ) -> None:
         """``timeout`` applies to each try (a call may take longer when retried); ``retries``
-        is the policy for 429/503 answers and connection failures (``NO_RETRIES`` turns it off)."""
+        is the policy for 429/503 answers and connection failures (``NO_RETRIES`` turns it off).
+        ``api_key`` is sent as ``Authorization: Bearer`` where the service requires keys."""
         self._http = http_client or httpx.AsyncClient(
             base_url=base_url,
             timeout=timeout,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
         )
+        if api_key:
+            self._http.headers["authorization"] = f"Bearer {api_key}"
         self._retries = retries
 
     async def __aenter__(self) -> AsyncVisionServe:

@@ -11,27 +11,31 @@ import asyncio
 import uuid
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from ray import serve
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import get_route_path
 
 from visionserve import __version__
-from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
+from visionserve.config import MetricsConfig, ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import (
+    Forbidden,
     ModelNotFound,
     ModelUnavailable,
     Overloaded,
     TaskMismatch,
     Timeout,
     TooManyTexts,
+    Unauthorized,
     Unprocessable,
 )
 from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
+from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
 from visionserve.ingress.requests import ParsedRequest, parse_json, parse_request
@@ -76,10 +80,25 @@ _OIP_SCHEMAS: dict[str, type[Any]] = {
 }
 _OIP_DETECTION_OUTPUTS = ["image_index", "boxes", "scores", "labels"]
 
+
+def _authenticator(request: Request) -> Authenticator | None:
+    auth: Authenticator | None = getattr(request.app.state, "auth", None)
+    return auth if auth is not None and auth.enabled else None
+
+
+async def authorise(request: Request) -> None:
+    """Every API route's dependency: the key must allow the route's scope (ingress.auth)."""
+    auth = _authenticator(request)
+    if auth is not None:
+        route = request.scope.get("route")
+        auth.check(presented_key(request.headers), scope_for_route(str(getattr(route, "path", ""))))
+
+
 app = FastAPI(
     title="VisionServe",
     version=__version__,
     description="Computer-vision models on Ray Serve: classify, detect, segment and embed images.",
+    dependencies=[Depends(authorise)],
 )
 
 
@@ -87,22 +106,32 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "")) or uuid.uuid4().hex
 
 
+_NO_METRICS = IngressMetrics(MetricsConfig(enabled=False))
+# FastAPI's own pages: plain routes, outside the API routes' dependencies.
+_DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+
+
 @app.middleware("http")
-async def assign_request_id(request: Request, call_next: Any) -> Response:
+async def measure(request: Request, call_next: Any) -> Response:
     # Serve's proxy puts the caller's x-request-id (or one it generates) on every request and
     # echoes it on the response; we report the same id in bodies so that logs, headers and
     # audit records agree.
     request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    metrics: IngressMetrics | None = getattr(request.app.state, "metrics", None)
-    if metrics is None:
-        response: Response = await call_next(request)
-        return response
+    metrics: IngressMetrics = getattr(request.app.state, "metrics", _NO_METRICS)
+    auth = _authenticator(request)
     with metrics.request("http", "unmatched") as record:
-        response = await call_next(request)
+        try:
+            if auth is not None and get_route_path(request.scope) in _DOC_PATHS:
+                auth.check(presented_key(request.headers), "read")
+            response: Response = await call_next(request)
+            route = request.scope.get("route")
+            if route is not None:  # the route's template, never the raw path: a bounded label
+                record.endpoint = str(getattr(route, "path", "unmatched"))
+            elif auth is not None:  # no route: without a key, not even that is revealed
+                auth.check(presented_key(request.headers), "read")
+        except (Unauthorized, Forbidden) as exc:
+            response = to_response(exc, request.state.request_id)
         record.status = response.status_code
-        route = request.scope.get("route")
-        if route is not None:  # the route's template, never the raw path: a bounded label
-            record.endpoint = getattr(route, "path", "unmatched")
     return response
 
 
@@ -159,7 +188,9 @@ class Ingress(GrpcMethods):
     ) -> None:
         self._config = ServiceConfig.model_validate(config)
         self._metrics = IngressMetrics(self._config.metrics)
+        self._auth = Authenticator(self._config.auth)
         app.state.metrics = self._metrics
+        app.state.auth = self._auth
         self._handles = handles
         self._explainer = explainer
         wanted = self._config.explainer.models

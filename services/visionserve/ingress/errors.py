@@ -43,6 +43,9 @@ def error_response(status: int, code: str, message: str, request_id: str) -> JSO
     headers = {}
     if status in (429, 503):
         headers["retry-after"] = str(RETRY_AFTER_S)
+    if status == 401:
+        headers["www-authenticate"] = 'Bearer realm="visionserve"'
+
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.json_format import ParseDict
 
+from visionserve.errors import ServiceError
+from visionserve.ingress.auth import Authenticator, presented_key, scope_for_rpc
 from visionserve.ingress.errors import describe_error
 from visionserve.ingress.requests import ParsedRequest, check_images, validate_fields
 from visionserve.metrics import IngressMetrics, note_error
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
 
 _STATUS = {
     400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    403: grpc.StatusCode.PERMISSION_DENIED,
     404: grpc.StatusCode.NOT_FOUND,
     413: grpc.StatusCode.RESOURCE_EXHAUSTED,
     415: grpc.StatusCode.INVALID_ARGUMENT,
@@ -53,6 +57,7 @@ class GrpcMethods:
 
     _config: ServiceConfig
     _metrics: IngressMetrics
+    _auth: Authenticator
     _predict_parsed: Callable[..., Awaitable[dict[str, Any]]]
     _embed_texts: Callable[..., Awaitable[dict[str, Any]]]
     _explain_parsed: Callable[..., Awaitable[dict[str, Any]]]
@@ -73,6 +78,7 @@ class GrpcMethods:
         rpc = reply.__name__.removesuffix("Response")
         with self._metrics.request("grpc", f"/visionserve.v1.VisionServe/{rpc}") as record:
             try:
+                self._authorise(context, rpc)
                 body = await work(request_id)
             except Exception as exc:
                 status, code, message = describe_error(exc)
@@ -87,6 +93,10 @@ class GrpcMethods:
             results = [{r["kind"]: r} for r in results]  # the oneof is named after the kind
         document = {k: v for k, v in body.items() if v is not None}
         return ParseDict({**document, "results": results}, reply(), ignore_unknown_fields=True)
+
+    def _authorise(self, context: RayServegRPCContext, rpc: str) -> None:
+        metadata = {key.lower(): value for key, value in context.invocation_metadata()}
+        self._auth.check(presented_key(metadata), scope_for_rpc(rpc))
 
     def _images_call(
         self, message: Any, schema: type[Any], tasks: tuple[str, ...], **extra: Any
@@ -130,6 +140,12 @@ class GrpcMethods:
         return await self._answer(grpc_context, pb.ExplainResponse, work)
 
     async def ListModels(self, request: pb.ListModelsRequest, grpc_context: RayServegRPCContext) -> Any:
+        try:
+            self._authorise(grpc_context, "ListModels")
+        except ServiceError as exc:
+            grpc_context.set_code(_STATUS[exc.status])
+            grpc_context.set_details(f"{exc.code}: {exc.message}")
+            raise
         infos = await asyncio.gather(*(self._info(e) for e in self._config.entries))
         return pb.ModelList(
             models=[

@@ -1,0 +1,136 @@
+"""API keys through real HTTP and gRPC: an application of its own with three keys."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+
+import grpc
+import httpx
+import pytest
+
+from tests.helpers import image_bytes
+from visionserve.config import ApiKey, AuthConfig, ServiceConfig
+from visionserve.local import LocalService
+from visionserve.settings import Settings
+from visionserve.v1 import visionserve_pb2 as pb
+from visionserve.v1.visionserve_pb2_grpc import VisionServeStub
+from visionserve_client import VisionServe
+
+pytestmark = pytest.mark.e2e
+
+APP = "secured"
+READ, APP_KEY, AUDIT = "k-read-0123456789", "k-app-0123456789", "k-audit-0123456789"
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def secured(
+    local_config: ServiceConfig, local_service: LocalService, settings: Settings
+) -> Iterator[tuple[str, str]]:
+    """(base URL, gRPC host:port) of the classifier alone, behind three keys."""
+    from ray import serve
+
+    from visionserve.local import deploy_app, direct_port
+
+    classifier = local_config.models[0]
+    config = local_config.model_copy(
+        update={
+            "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),
+            "explainer": local_config.explainer.model_copy(update={"enabled": False}),
+            "models": [
+                classifier.model_copy(
+                    update={"deployment": classifier.deployment.model_copy(update={"num_cpus": 0})}
+                )
+            ],
+            "pipelines": [],
+            "auth": AuthConfig(
+                keys=[
+                    ApiKey(name="dashboard", sha256=_digest(READ), scopes=["read"]),
+                    ApiKey(name="app", sha256=_digest(APP_KEY)),
+                    ApiKey(name="auditor", sha256=_digest(AUDIT), scopes=["read", "explain"]),
+                ]
+            ),
+        }
+    )
+    port = deploy_app(config, name=APP, route_prefix=f"/{APP}", settings=settings)
+    grpc_port = direct_port(APP, protocol="gRPC")
+    assert port is not None
+    assert grpc_port is not None
+    try:
+        yield f"http://{local_service.host}:{port}/{APP}", f"{local_service.host}:{grpc_port}"
+    finally:
+        serve.delete(APP)
+
+
+def _bearer(key: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {key}"}
+
+
+def test_only_health_answers_without_a_key(secured: tuple[str, str]) -> None:
+    url, _ = secured
+    assert httpx.get(f"{url}/healthz").status_code == 200
+    assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
+    for method, path in [
+        ("GET", "/v1/models"),
+        ("GET", "/v1/models/efficientnet-lite0"),
+        ("GET", "/docs"),
+        ("GET", "/openapi.json"),
+        ("POST", "/v1/classify"),
+        ("POST", "/v1/explain"),
+        ("POST", "/v2/models/efficientnet-lite0/infer"),
+        ("GET", "/no/such/route"),
+    ]:
+        answer = httpx.request(method, f"{url}{path}")
+        assert answer.status_code == 401, (path, answer.text)
+        assert answer.json()["error"]["code"] == "unauthorized"
+        assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+def test_wrong_key_401_right_key_wrong_scope_403(secured: tuple[str, str]) -> None:
+    url, _ = secured
+    files = {"images": ("cat.png", image_bytes("chelsea.png"))}
+    wrong = httpx.post(f"{url}/v1/classify", files=files, headers=_bearer("k-app-0123456788"))
+    assert wrong.status_code == 401
+    assert "k-app" not in wrong.text  # a key is never echoed
+    assert httpx.get(f"{url}/v1/models", headers=_bearer(READ)).status_code == 200
+    read_only = httpx.post(f"{url}/v1/classify", files=files, headers=_bearer(READ), timeout=60)
+    assert read_only.status_code == 403
+    assert read_only.json()["error"]["code"] == "forbidden"
+    assert (
+        httpx.post(f"{url}/v1/classify", files=files, headers={"x-api-key": APP_KEY}, timeout=60).status_code
+        == 200
+    )
+    assert (
+        httpx.post(f"{url}/v1/explain", files=files, headers=_bearer(APP_KEY), timeout=60).status_code == 403
+    )
+    # The auditor's key passes; this application has no explainer, hence the 422 behind it.
+    behind = httpx.post(f"{url}/v1/explain", files=files, headers=_bearer(AUDIT), timeout=60)
+    assert behind.status_code == 422, behind.text
+    assert httpx.get(f"{url}/no/such/route", headers=_bearer(READ)).status_code == 404
+
+
+def test_client_sends_its_key(secured: tuple[str, str]) -> None:
+    url, _ = secured
+    with VisionServe(url, api_key=APP_KEY) as client:
+        answer = client.classify([image_bytes("chelsea.png")], top_k=1)
+    assert answer.results[0].classes
+
+
+def test_grpc_keys_in_metadata(secured: tuple[str, str]) -> None:
+    _, target = secured
+    stub = VisionServeStub(grpc.insecure_channel(target))
+    request = pb.ClassifyRequest(images=[image_bytes("chelsea.png")], top_k=1)
+    with pytest.raises(grpc.RpcError) as missing:
+        stub.Classify(request, timeout=60)
+    assert missing.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(grpc.RpcError) as scoped:
+        stub.Classify(request, timeout=60, metadata=[("authorization", f"Bearer {READ}")])
+    assert scoped.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    answer = stub.Classify(request, timeout=60, metadata=[("x-api-key", APP_KEY)])
+    assert answer.results[0].classes
+    models = stub.ListModels(pb.ListModelsRequest(), timeout=30, metadata=[("x-api-key", READ)])
+    assert [m.name for m in models.models] == ["efficientnet-lite0"]
