@@ -16,6 +16,7 @@ from visionserve.settings import Settings
 from visionserve.v1 import visionserve_pb2 as pb
 from visionserve.v1.visionserve_pb2_grpc import VisionServeStub
 from visionserve_client import VisionServe
+from visionserve_client.errors import AuthenticationError, PermissionDeniedError
 
 pytestmark = pytest.mark.e2e
 
@@ -118,6 +119,10 @@ def test_client_sends_its_key(secured: tuple[str, str]) -> None:
     with VisionServe(url, api_key=APP_KEY) as client:
         answer = client.classify([image_bytes("chelsea.png")], top_k=1)
     assert answer.results[0].classes
+    with VisionServe(url, api_key=READ) as client, pytest.raises(PermissionDeniedError):
+        client.classify([image_bytes("chelsea.png")])
+    with VisionServe(url) as client, pytest.raises(AuthenticationError):
+        client.models()
 
 
 def test_grpc_keys_in_metadata(secured: tuple[str, str]) -> None:
