@@ -328,6 +328,12 @@ class LimitsConfig(_Strict):
         default=40_000_000, ge=1, description="width * height, checked before decoding."
     )
     request_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    max_explanation_passes: int = Field(
+        default=4096,
+        ge=1,
+        description="Forward passes one explanation request may take (a gradient counts two): "
+        "Integrated Gradients steps, SmoothGrad samples, occlusion windows, RISE masks.",
+    )
 
 
 class IngressConfig(_Strict):

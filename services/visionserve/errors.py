@@ -14,7 +14,8 @@
     │   └── TooManyTexts             413 too_many_texts
     ├── UnsupportedMediaType         415 unsupported_media_type
     ├── Unprocessable                422 invalid_parameter
-    │   └── TaskMismatch             422 task_mismatch
+    │   ├── TaskMismatch             422 task_mismatch
+    │   └── ExplanationTooCostly     422 explanation_too_costly
     ├── ModelUnavailable             503 model_unavailable
     ├── Overloaded                   503 overloaded
     └── Timeout                      504 timeout
@@ -98,6 +99,10 @@ class Unprocessable(ServiceError):
 
 class TaskMismatch(Unprocessable):
     code = "task_mismatch"
+
+
+class ExplanationTooCostly(Unprocessable):
+    code = "explanation_too_costly"
 
 
 class ModelUnavailable(ServiceError):

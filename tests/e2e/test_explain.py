@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 from typing import Any
 
 import httpx
@@ -170,3 +171,16 @@ def test_concurrent_explanations_of_one_model_do_not_mix(service: str) -> None:
         got = answer["results"][0]
         assert got["target"] == expected["target"]
         assert got["explanations"][0]["raw"] == expected["explanations"][0]["raw"]
+
+
+def test_an_explanation_over_the_cost_limit_is_refused_before_it_is_queued(service: str) -> None:
+    started = time.perf_counter()
+    costly = _explain(
+        service, "chelsea.png", methods=["integrated_gradients", "occlusion"], steps="512", stride="1"
+    )
+    assert costly.status_code == 422, costly.text
+    assert costly.json()["error"]["code"] == "explanation_too_costly"
+    assert "max_explanation_passes" in costly.json()["error"]["message"]
+    assert time.perf_counter() - started < 5  # answered at the ingress, not after the work
+    fine = _explain(service, "chelsea.png", methods=["integrated_gradients"], steps="64")
+    assert fine.status_code == 200, fine.text

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from visionserve.errors import Unprocessable
 from visionserve.explain.guided import GuidedReLUs
 from visionserve.explain.layers import default_layer, record
+from visionserve.explain.options import Options
 from visionserve.explain.targets import Target
 
 Forward = Callable[[torch.Tensor], Any]
@@ -46,24 +47,6 @@ class Attribution:
     """True when ``raw`` is at the layer's resolution (upsample it to the input)."""
     clip_negative: bool = False
     """CAM convention: negative evidence is cut before the normalised view."""
-
-
-@dataclass(frozen=True)
-class Options:
-    """Method options from the request (each method reads the ones it uses)."""
-
-    steps: int = 32
-    baseline: str = "zeros"
-    samples: int = 16
-    noise_level: float = 0.15
-    seed: int = 0
-    patch: int = 32
-    stride: int = 16
-    fill: float = 0.0
-    masks: int = 512
-    grid: int = 8
-    probability: float = 0.5
-    batch_size: int = 32
 
 
 class Explainer(ABC):

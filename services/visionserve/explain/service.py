@@ -20,6 +20,7 @@ import torch
 from visionserve.engine import ModelEngine
 from visionserve.errors import Unprocessable
 from visionserve.explain import views
+from visionserve.explain.cost import options_from
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
 from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
@@ -53,11 +54,9 @@ class ExplainParams:
 
 
 def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
-    option_names = Options.__dataclass_fields__
-    options = Options(**{k: raw[k] for k in option_names if raw.get(k) is not None})
     return ExplainParams(
         methods=tuple(dict.fromkeys(raw["methods"])),
-        options=options,
+        options=options_from(raw),
         target_class=raw.get("target_class"),
         target_label=raw.get("target_label"),
         target_text=raw.get("target_text"),

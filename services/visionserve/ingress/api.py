@@ -23,6 +23,7 @@ from starlette.routing import get_route_path
 from visionserve import __version__
 from visionserve.config import MetricsConfig, ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import (
+    ExplanationTooCostly,
     Forbidden,
     ModelNotFound,
     ModelUnavailable,
@@ -33,6 +34,7 @@ from visionserve.errors import (
     Unauthorized,
     Unprocessable,
 )
+from visionserve.explain.cost import forward_passes
 from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
@@ -332,10 +334,25 @@ class Ingress(GrpcMethods):
         entry = self._model_for(name, tasks)
         if not self._explain_methods.get(entry.name) or self._explainer is None:
             raise Unprocessable(f"model {entry.name!r} offers no explanation methods")
+        self._check_explanation_cost(entry, parsed.params)
         note_images(parsed.images)
         return await self._call(
             request, entry, "explain", entry.name, parsed.images, parsed.params, deployment=self._explainer
         )
+
+    def _check_explanation_cost(self, entry: ModelConfig | PipelineConfig, params: dict[str, Any]) -> None:
+        """Refused before it is queued: one request must not hold an explainer for minutes."""
+        if not isinstance(entry, ModelConfig):
+            return
+        side = entry.preprocess.input_size or entry.preprocess.max_size
+        passes = forward_passes(params.get("methods", []), params, side)
+        limit = self._config.limits.max_explanation_passes
+        if passes > limit:
+            raise ExplanationTooCostly(
+                f"this explanation takes about {passes} forward passes of {entry.name}, over the "
+                f"limit of {limit} (limits.max_explanation_passes): fewer steps, samples or masks, "
+                "or a larger occlusion stride"
+            )
 
     async def _info(self, entry: ModelConfig | PipelineConfig) -> ModelInfo:
         try:

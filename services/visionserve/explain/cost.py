@@ -1,0 +1,39 @@
+"""What an explanation request costs, in forward passes, before any of it runs (no torch).
+
+The ingress refuses a request over ``limits.max_explanation_passes`` so that one request
+cannot hold an explainer replica for minutes. A gradient is counted as two passes (forward
+and backward). Score-CAM costs one pass per channel of its layer, which only the explainer
+knows; it is counted as its two-pass recording here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from visionserve.explain.options import Options
+
+GRADIENT = 2
+
+
+def options_from(raw: Mapping[str, Any]) -> Options:
+    return Options(**{k: raw[k] for k in Options.__dataclass_fields__ if raw.get(k) is not None})
+
+
+def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: int) -> int:
+    """Passes the methods take on a square input of ``input_side`` pixels (an upper bound)."""
+    options = options_from(raw)
+    total = 0
+    for method in dict.fromkeys(methods):
+        if method == "integrated_gradients":
+            total += GRADIENT * (options.steps + 1)
+        elif method == "smoothgrad":
+            total += GRADIENT * options.samples
+        elif method == "occlusion":
+            per_side = max(0, (input_side - options.patch) // max(options.stride, 1) + 1)
+            total += per_side * per_side + 1
+        elif method == "rise":
+            total += options.masks + 1
+        else:  # one gradient, or one recording of a layer
+            total += GRADIENT
+    return total
