@@ -327,7 +327,12 @@ class LimitsConfig(_Strict):
     max_image_pixels: int = Field(
         default=40_000_000, ge=1, description="width * height, checked before decoding."
     )
-    request_timeout_s: float = Field(default=30.0, gt=0, le=3600)
+    request_timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Predictions, embeddings and model metadata."
+    )
+    explain_timeout_s: float = Field(
+        default=300.0, gt=0, le=3600, description="Explanations, which take many passes by design."
+    )
     max_explanation_passes: int = Field(
         default=4096,
         ge=1,

@@ -231,7 +231,8 @@ class Ingress(GrpcMethods):
         deployment: DeploymentHandle | None = None,
     ) -> dict[str, Any]:
         """Call a replica; ``request`` is the HTTP request, or a request id (gRPC)."""
-        timeout = self._config.limits.request_timeout_s
+        limits = self._config.limits
+        timeout = limits.explain_timeout_s if method == "explain" else limits.request_timeout_s
         handle = getattr(deployment or self._handles[model.name], method)
         try:
             output = await asyncio.wait_for(_awaited(handle.remote(*args)), timeout=timeout)
