@@ -202,6 +202,15 @@ class Ingress(GrpcMethods):
             if explainer is not None and (wanted is None or m.name in wanted)
         }
 
+    def _entry(self, name: str) -> ModelConfig | PipelineConfig:
+        """The configured model or pipeline NAME (noted for metrics); ModelNotFound otherwise."""
+        found = self._config.entry(name)
+        if found is None:
+            names = ", ".join(e.name for e in self._config.entries)
+            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
+        note_model(found.name)
+        return found
+
     def _model_for(self, name: str | None, tasks: tuple[str, ...]) -> ModelConfig | PipelineConfig:
         wanted = " or ".join(t.replace("_", " ") for t in tasks)
         if name is None:
@@ -210,11 +219,7 @@ class Ingress(GrpcMethods):
                     note_model(entry.name)
                     return entry
             raise ModelNotFound(f"no {wanted} model is configured")
-        found = self._config.entry(name)
-        if found is None:
-            names = ", ".join(e.name for e in self._config.entries)
-            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
-        note_model(found.name)
+        found = self._entry(name)
         if found.task not in tasks:
             raise TaskMismatch(
                 f"model {name!r} is a {found.task.replace('_', ' ')} model, not {wanted}: "
@@ -378,11 +383,7 @@ class Ingress(GrpcMethods):
 
     @app.get("/v1/models/{name}", response_model=ModelInfo)
     async def model(self, name: str) -> ModelInfo:
-        entry = self._config.entry(name)
-        if entry is None:
-            names = ", ".join(e.name for e in self._config.entries)
-            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
-        return await self._info(entry)
+        return await self._info(self._entry(name))
 
     @app.get("/healthz", response_model=Health)
     async def healthz(self) -> Health:
@@ -413,11 +414,7 @@ class Ingress(GrpcMethods):
         return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
     def _oip_entry(self, name: str) -> ModelConfig | PipelineConfig:
-        entry = self._config.entry(name)
-        if entry is None:
-            names = ", ".join(e.name for e in self._config.entries)
-            raise ModelNotFound(f"unknown model {name!r}; available: {names}")
-        note_model(entry.name)
+        entry = self._entry(name)
         if entry.task not in _OIP_SCHEMAS:
             raise TaskMismatch(f"model {name!r} is a {entry.task} model: use {_ROUTE_FOR_TASK[entry.task]}")
         return entry
