@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -131,11 +129,7 @@ def main() -> None:
     report = {
         "benchmark": "metrics",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": procs.machine(),
         "seconds_per_run": args.seconds,
         "rounds": args.rounds,
         "rows": results,

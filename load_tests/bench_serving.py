@@ -24,7 +24,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -448,11 +447,7 @@ def main() -> None:
     report = {
         "benchmark": "serving",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": procs.machine(),
         "seconds_per_row": args.seconds,
         "bare_pipeline": bare,
         "classifier_backends": backend_figures,

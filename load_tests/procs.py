@@ -45,3 +45,10 @@ def cpu_seconds(pids: list[int]) -> float:
             continue
         total += (int(fields[11]) + int(fields[12])) / _TICKS
     return total
+
+
+def machine() -> dict[str, object]:
+    """What a benchmark's JSON says about the machine it ran on."""
+    import platform
+
+    return {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()}
