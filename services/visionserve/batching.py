@@ -17,6 +17,8 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from visionserve.errors import Overloaded
+
 logger = logging.getLogger("visionserve")
 
 In = TypeVar("In")
@@ -180,3 +182,54 @@ class DecodeBudget:
             self._waiting.popleft()
             self._free -= places
             granted.set_result(None)
+
+
+class QueueBudget:
+    """Refuses a request at once when the work already admitted would make it wait too long.
+
+    The wait is estimated as the images admitted and not yet answered times the model's
+    recent seconds per image (a moving average over batches, so it follows batch size and CPU
+    contention). A refusal costs a comparison, not a decode; under any overload an admitted
+    request waits at most about ``max_wait_s`` before its batch starts (as Triton's queue
+    policy with a timeout, but decided on arrival instead of after the wait).
+    """
+
+    SMOOTHING = 0.2
+
+    def __init__(self, model: str, max_wait_s: float | None) -> None:
+        self._model = model
+        self._max_wait_s = max_wait_s
+        self._admitted = 0
+        self._seconds_per_image: float | None = None
+
+    @property
+    def admitted(self) -> int:
+        return self._admitted
+
+    def estimated_wait_s(self) -> float:
+        return self._admitted * (self._seconds_per_image or 0.0)
+
+    def observe(self, images: int, seconds: float) -> None:
+        """A batch of IMAGES took SECONDS in the model."""
+        if images <= 0:
+            return
+        sample = seconds / images
+        previous = self._seconds_per_image
+        self._seconds_per_image = (
+            sample if previous is None else previous + self.SMOOTHING * (sample - previous)
+        )
+
+    @contextmanager
+    def admit(self, images: int) -> Iterator[None]:
+        wait_s = self.estimated_wait_s()
+        # Never refuse into an empty queue: a request larger than the budget still runs alone.
+        if self._max_wait_s is not None and self._admitted > 0 and wait_s > self._max_wait_s:
+            raise Overloaded(
+                f"model {self._model} is over capacity: about {1000 * wait_s:.0f} ms of work is "
+                f"queued (limit {1000 * self._max_wait_s:.0f} ms); retry shortly"
+            )
+        self._admitted += images
+        try:
+            yield
+        finally:
+            self._admitted -= images

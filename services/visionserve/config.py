@@ -212,6 +212,15 @@ class BatchingConfig(_Strict):
             "Longest a batch waits for images still being decoded; it never waits when none are coming."
         ),
     )
+    max_queue_ms: float | None = Field(
+        default=None,
+        gt=0.0,
+        description=(
+            "Refuse (503 overloaded, Retry-After) a request that would wait longer than this for the "
+            "model, estimated on arrival from the images queued and the model's recent speed; keeps "
+            "admitted requests' latency bounded under overload. None: queue up to max_queued_requests."
+        ),
+    )
 
 
 class AutoscalingConfig(_Strict):
@@ -428,6 +437,14 @@ class ExplainerConfig(_Strict):
     max_ongoing_requests: int = Field(default=8, ge=1)
     max_queued_requests: int = Field(default=32, ge=-1)
     threads: int = Field(default=1, ge=1, le=16, description="Explanations run at once per replica.")
+    cpu_priority: Literal["normal", "low", "idle"] = Field(
+        default="idle",
+        description=(
+            "CPU priority of the explainer's threads: idle (Linux SCHED_IDLE: only the CPU time the "
+            "model replicas leave, so a flood of explanations cannot starve predictions on shared "
+            "cores), low (nice 19) or normal."
+        ),
+    )
 
 
 class ServiceConfig(_Strict):

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from visionserve.config import ExplainerConfig, LimitsConfig, MetricsConfig, ModelConfig
+from visionserve.deployments.logs import quiet_expected_errors
+from visionserve.deployments.priority import lower_priority
 from visionserve.engine import ModelEngine
 from visionserve.errors import ModelUnavailable, Unprocessable
 from visionserve.explain.service import ExplainableModel
@@ -33,6 +35,7 @@ class ExplainerDeployment:
         cache_dir: str,
         metrics: MetricsConfig | None = None,
     ) -> None:
+        quiet_expected_errors()
         self._limits = limits
         self._metrics = ExplainerMetrics(metrics or MetricsConfig())
         self._models: dict[str, ExplainableModel] = {}
@@ -50,7 +53,11 @@ class ExplainerDeployment:
             except Exception as exc:  # one model failing to load must not hide the others
                 self._errors[model.name] = f"{type(exc).__name__}: {exc}"
                 logger.error("explainer could not load %s: %s", model.name, self._errors[model.name])
-        self._pool = ThreadPoolExecutor(cfg.threads, thread_name_prefix="explain")
+        priority = (cfg.cpu_priority,)
+        self._pool = ThreadPoolExecutor(
+            cfg.threads, thread_name_prefix="explain", initializer=lower_priority, initargs=priority
+        )
+        lower_priority(cfg.cpu_priority)
 
     def default_layer(self, name: str) -> str | None:
         found = self._models.get(name)

@@ -22,8 +22,9 @@ import numpy as np
 from pydantic import BaseModel
 from ray import serve
 
-from visionserve.batching import Batcher, DecodeBudget
+from visionserve.batching import Batcher, DecodeBudget, QueueBudget
 from visionserve.config import LimitsConfig, MetricsConfig, ModelConfig
+from visionserve.deployments.logs import quiet_expected_errors
 from visionserve.engine import ModelEngine
 from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
 from visionserve.metadata import describe
@@ -70,6 +71,7 @@ class ModelDeployment:
         cache_dir: str,
         metrics: MetricsConfig | None = None,
     ) -> None:
+        quiet_expected_errors()
         self._cfg = cfg
         self._limits = limits
         self._metrics = ModelMetrics(metrics or MetricsConfig(), cfg)
@@ -92,6 +94,8 @@ class ModelDeployment:
         # Decoded images waiting for the model: enough for the running batch, the next one and
         # one being decoded; more only costs memory and the model's cores.
         self._decode_budget = DecodeBudget(3 * cfg.batching.max_batch_size)
+        max_queue_ms = cfg.batching.max_queue_ms
+        self._queue_budget = QueueBudget(cfg.name, None if max_queue_ms is None else max_queue_ms / 1000)
         self._batcher: Batcher[tuple[Prepared, Any], BaseModel] = Batcher(
             self._infer_batch,
             max_batch_size=cfg.batching.max_batch_size,
@@ -133,15 +137,16 @@ class ModelDeployment:
     async def _predict(
         self, engine: ModelEngine, params: Any, prepare: Callable[[Any], Timed], images: list[Any]
     ) -> PredictOutput:
-        async with self._decode_budget.hold(len(images)):
-            with self._batcher.incoming(len(images)):  # the batch being formed may wait for these
-                prepared = await self._prepare_all(prepare, images)
-                texts = engine.task.texts_needed(params)
-                if texts:
-                    engine.check_texts(texts)
-                    params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
-                pending = self._batcher.enqueue([(item, params) for item in prepared])
-            results = await asyncio.gather(*pending)
+        with self._queue_budget.admit(len(images)):
+            async with self._decode_budget.hold(len(images)):
+                with self._batcher.incoming(len(images)):  # the batch being formed may wait for these
+                    prepared = await self._prepare_all(prepare, images)
+                    texts = engine.task.texts_needed(params)
+                    if texts:
+                        engine.check_texts(texts)
+                        params = engine.task.with_text_embeddings(params, await self._text_embeddings(texts))
+                    pending = self._batcher.enqueue([(item, params) for item in prepared])
+                results = await asyncio.gather(*pending)
         return PredictOutput(
             model_version=engine.version, results=list(results), fields=engine.task.response_fields(params)
         )
@@ -204,5 +209,6 @@ class ModelDeployment:
             self._infer_pool, engine.infer_timed, items, params
         )
         self._metrics.ran(inference_s, postprocess_s)
+        self._queue_budget.observe(len(items), inference_s + postprocess_s)
         self._metrics.results(results)
         return results

@@ -16,6 +16,7 @@ from typing import Any
 from ray.serve.handle import DeploymentHandle
 
 from visionserve.config import LimitsConfig, PipelineConfig
+from visionserve.deployments.logs import quiet_expected_errors
 from visionserve.errors import ServiceError, Unprocessable
 from visionserve.imaging import decode
 from visionserve.outputs import PredictOutput
@@ -33,6 +34,7 @@ class PipelineDeployment:
         detector: DeploymentHandle,  # type: ignore[type-arg]
         segmenter: DeploymentHandle,  # type: ignore[type-arg]
     ) -> None:
+        quiet_expected_errors()
         self._cfg = cfg
         self._limits = limits
         self._detector = detector

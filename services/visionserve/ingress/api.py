@@ -8,6 +8,7 @@ run time, after Serve has rewritten the class.
 """
 
 import asyncio
+import logging
 import uuid
 from typing import Any
 
@@ -15,6 +16,7 @@ from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from ray import serve
+from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -33,10 +35,12 @@ from visionserve.errors import (
     TooManyTexts,
     Unauthorized,
     Unprocessable,
+    find_service_error,
 )
 from visionserve.explain.cost import forward_passes
 from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
+from visionserve.ingress.admission import AdmissionControl, ShedWhenFull
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
@@ -63,6 +67,8 @@ from visionserve_client.types import (
     ZeroShotRequest,
     ZeroShotResponse,
 )
+
+logger = logging.getLogger("visionserve")
 
 _INFO_TIMEOUT_S = 5.0
 _ROUTE_FOR_TASK = {
@@ -137,6 +143,10 @@ async def measure(request: Request, call_next: Any) -> Response:
     return response
 
 
+# Added last, so outermost: a full endpoint is refused before auth, parsing or measuring.
+app.add_middleware(ShedWhenFull)
+
+
 async def _error_response(request: Request, exc: Exception) -> JSONResponse:
     return to_response(exc, _request_id(request))
 
@@ -150,6 +160,20 @@ for _expected in (*EXPECTED_ERRORS, StarletteHTTPException, RequestValidationErr
 async def _awaited(response: Any) -> Any:
     """A DeploymentResponse as a coroutine, so that asyncio.wait_for can bound it."""
     return await response
+
+
+async def _answer(handle: Any, args: tuple[Any, ...]) -> Any:
+    """The replica's answer, as a coroutine that asyncio.wait_for can bound.
+
+    A replica that dies under a request (killed, out of memory) is tried once more on another:
+    predictions and explanations depend on their inputs only. A second death is the caller's
+    503, so that one poisonous request cannot take down every replica in turn.
+    """
+    try:
+        return await handle.remote(*args)
+    except RayActorError as exc:
+        logger.warning("a replica died under a request (%s); trying once more", type(exc).__name__)
+        return await handle.remote(*args)
 
 
 def _body_doc(schema: type[Any]) -> dict[str, Any]:
@@ -193,6 +217,8 @@ class Ingress(GrpcMethods):
         self._auth = Authenticator(self._config.auth)
         app.state.metrics = self._metrics
         app.state.auth = self._auth
+        self._admission = AdmissionControl(self._config.ingress.max_ongoing_requests)
+        app.state.admission = self._admission
         self._handles = handles
         self._explainer = explainer
         wanted = self._config.explainer.models
@@ -239,18 +265,27 @@ class Ingress(GrpcMethods):
         limits = self._config.limits
         timeout = limits.explain_timeout_s if method == "explain" else limits.request_timeout_s
         handle = getattr(deployment or self._handles[model.name], method)
+        admission_key = None if isinstance(request, str) else getattr(request.state, "admission_key", None)
         try:
-            output = await asyncio.wait_for(_awaited(handle.remote(*args)), timeout=timeout)
+            output = await asyncio.wait_for(_answer(handle, args), timeout=timeout)
         except asyncio.TimeoutError:
             raise Timeout(f"the model did not answer within {timeout:g}s") from None
         # As our own errors: Serve answers its own exceptions with a plain-text 503, bypassing
         # the API's error bodies (and its metrics of rejections).
         except BackPressureError:
+            if admission_key is not None:
+                self._admission.refused(admission_key)
             raise Overloaded(
                 f"model {model.name} has as many requests queued as it takes: retry shortly"
             ) from None
         except DeploymentUnavailableError:
             raise ModelUnavailable(f"model {model.name} has no replica available: retry shortly") from None
+        except Exception as exc:
+            if admission_key is not None and isinstance(find_service_error(exc), Overloaded):
+                self._admission.refused(admission_key)
+            raise
+        if admission_key is not None:
+            self._admission.served(admission_key)
         return {
             "request_id": request if isinstance(request, str) else _request_id(request),
             "model": model.name,
