@@ -11,7 +11,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from visionserve.config import ModelConfig, ServiceConfig, parse_service_config
+from visionserve.config import LimitsConfig, ModelConfig, ServiceConfig, parse_service_config
 from visionserve.deployments.explainer import ExplainerDeployment
 from visionserve.deployments.model import ModelDeployment
 from visionserve.deployments.pipeline import PipelineDeployment
@@ -19,11 +19,25 @@ from visionserve.explain.support import supported_methods
 from visionserve.ingress.api import Ingress
 from visionserve.settings import Settings
 
+# A stopping replica waits for its requests in flight up to the longest a request may take
+# there (Serve's default is 20 s, which cut explanations off mid-way), plus this margin.
+DRAIN_MARGIN_S = 5.0
 
-def _deployment_options(cfg: ModelConfig) -> dict[str, Any]:
+
+def _drain_s(*timeouts_s: float) -> float:
+    return max(timeouts_s) + DRAIN_MARGIN_S
+
+
+def drain_seconds(limits: LimitsConfig) -> float:
+    """The longest any replica of the service waits for its requests when it stops."""
+    return _drain_s(limits.request_timeout_s, limits.explain_timeout_s)
+
+
+def _deployment_options(cfg: ModelConfig, limits: LimitsConfig) -> dict[str, Any]:
     d = cfg.deployment
     options: dict[str, Any] = {
         "name": f"model-{cfg.name}",
+        "graceful_shutdown_timeout_s": _drain_s(limits.request_timeout_s),
         "max_ongoing_requests": d.max_ongoing_requests,
         "max_queued_requests": d.max_queued_requests,
         "ray_actor_options": {"num_cpus": d.num_cpus, "num_gpus": d.num_gpus},
@@ -46,7 +60,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
     model_dirs = [str(d) for d in settings.model_dirs]
     handles: dict[str, Application] = {
         m.name: serve.deployment(ModelDeployment)
-        .options(**_deployment_options(m))
+        .options(**_deployment_options(m, config.limits))
         .bind(m, config.limits, model_dirs, str(settings.cache_dir), config.metrics)
         for m in config.models
     }
@@ -58,6 +72,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
                 num_replicas=p.deployment.num_replicas,
                 max_ongoing_requests=p.deployment.max_ongoing_requests,
                 ray_actor_options={"num_cpus": p.deployment.num_cpus},
+                graceful_shutdown_timeout_s=_drain_s(config.limits.request_timeout_s),
             )
             .bind(p, config.limits, handles[p.detector], handles[p.segmenter])
         )
@@ -67,6 +82,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
         num_replicas=config.ingress.num_replicas,
         max_ongoing_requests=config.ingress.max_ongoing_requests,
         ray_actor_options={"num_cpus": config.ingress.num_cpus},
+        graceful_shutdown_timeout_s=drain_seconds(config.limits),
     )
     return ingress.bind(config.model_dump(mode="json"), handles, explainer)
 
@@ -95,6 +111,7 @@ def _explainer(config: ServiceConfig, model_dirs: list[str], cache_dir: str) -> 
             max_queued_requests=e.max_queued_requests,
             ray_actor_options={"num_cpus": e.num_cpus, "num_gpus": e.num_gpus},
             health_check_timeout_s=60,
+            graceful_shutdown_timeout_s=_drain_s(config.limits.explain_timeout_s),
         )
         .bind(e, models, config.limits, model_dirs, cache_dir, config.metrics)
     )

@@ -51,6 +51,8 @@ class LocalService:
     """The VisionServe gRPC service (protos/visionserve/v1), if the config serves it."""
     metrics_port: int | None = None
     """Ray's Prometheus endpoint (/metrics): every replica's metrics, Serve's and VisionServe's."""
+    drain_timeout_s: float = 60.0
+    """The longest ``stop`` waits for requests in flight (the longest request timeout, plus a margin)."""
 
     @property
     def url(self) -> str:
@@ -72,11 +74,31 @@ class LocalService:
         raise RuntimeError(f"service not ready after {timeout_s:g}s: {last}")
 
     def stop(self) -> None:
+        """Drain, then stop: every application is deleted, its replicas answering the requests
+        they hold (each up to its deployment's graceful timeout), then Serve and Ray stop.
+
+        ``serve.shutdown`` alone gives the whole of Serve 30 s, and Ray then kills what is left.
+        """
         import ray
         from ray import serve
 
+        try:
+            names = list(serve.status().applications)
+            for name in names:
+                serve.delete(name, _blocking=False)
+            deadline = time.monotonic() + self.drain_timeout_s + 10
+            while time.monotonic() < deadline and serve.status().applications:
+                time.sleep(0.5)
+        except Exception as exc:  # stopping must go on: Ray below ends whatever is left
+            logger.warning("draining the applications failed: %s", exc)
         serve.shutdown()
         ray.shutdown()
+
+
+def _drain_seconds(config: ServiceConfig) -> float:
+    from visionserve.app import drain_seconds
+
+    return drain_seconds(config.limits)
 
 
 def deploy_app(
@@ -252,4 +274,5 @@ def start_local(
         proxy_port=proxy_port,
         grpc_port=served_grpc_port,
         metrics_port=metrics_port,
+        drain_timeout_s=_drain_seconds(service_config),
     )

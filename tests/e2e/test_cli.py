@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -30,7 +31,7 @@ def _port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_serve_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+def test_serve_runs_in_the_foreground_and_drains_requests_in_flight_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "serve.log").open("w+")
     ports = ["--port", str(port), "--grpc-port", str(free_port())]
@@ -54,7 +55,26 @@ def test_serve_runs_in_the_foreground_and_stops_cleanly_on_sigterm(tmp_path: Pat
         files = [("images", ("c.png", image_bytes("chelsea.png")))]
         answer = httpx.post(f"http://127.0.0.1:{port}/v1/classify", files=files, timeout=60)
         assert answer.status_code == 200
+        # In flight when the signal comes: an explanation of some seconds and a classify of 16
+        # images. A graceful stop answers both before it exits (each deployment waits up to its
+        # longest request timeout; Serve's own default of 20 s cut explanations off).
+        in_flight = ThreadPoolExecutor(2)
+        explained = in_flight.submit(
+            httpx.post,
+            f"http://127.0.0.1:{port}/v1/explain",
+            files=files,
+            data={"methods": "occlusion"},
+            timeout=120,
+        )
+        classified = in_flight.submit(
+            httpx.post, f"http://127.0.0.1:{port}/v1/classify", files=files * 16, timeout=120
+        )
+        time.sleep(1.0)
+        assert not explained.done()
         process.send_signal(signal.SIGTERM)
+        assert explained.result().status_code == 200, explained.result().text
+        assert classified.result().status_code == 200, classified.result().text
+        assert len(explained.result().json()["results"][0]["explanations"]) == 1
         assert process.wait(timeout=90) == 0
     finally:
         if process.poll() is None:

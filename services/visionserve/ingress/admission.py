@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.routing import get_route_path
+
 from visionserve.errors import Overloaded
 from visionserve.ingress.errors import RETRY_AFTER_S
 from visionserve.metrics import IngressMetrics, note_error
@@ -104,11 +106,12 @@ class ShedWhenFull:
         admission: AdmissionControl | None = None
         if scope["type"] == "http" and scope.get("method") == "POST" and "app" in scope:
             admission = getattr(scope["app"].state, "admission", None)
-        route = gated_route(scope.get("path", "")) if admission is not None else None
+        # Without the application's route prefix, as the routes see it.
+        path = get_route_path(scope) if admission is not None else ""
+        route = gated_route(path) if admission is not None else None
         if admission is None or route is None:
             await self._app(scope, receive, send)
             return
-        path = scope["path"]
         if not admission.try_enter(path):
             await _refuse(scope, send, route)
             return
