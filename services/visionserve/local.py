@@ -172,6 +172,11 @@ def _direct_ingress_env(port: int, grpc_port: int | None) -> dict[str, str]:
 # Ray exports each counter twice, as `name_total` and as a gauge `name` (kept for Ray < 2.10):
 # one series per counter is what dashboards and alert rules expect.
 _METRICS_ENV = {"RAY_EXPORT_COUNTER_AS_GAUGE": "0"}
+# A local Ray is a cluster of one: its processes then take the loopback address as the node's,
+# and every port of Ray's (GCS, raylet, workers, the dashboard agent with its job API, the
+# metrics endpoint) listens on 127.0.0.1 only, as Ray does on macOS and Windows. Otherwise
+# Ray turns "127.0.0.1" into the machine's address and binds its ports to every interface.
+_LOOPBACK_ENV = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
 @contextmanager
@@ -231,13 +236,21 @@ def start_local(
     proxy_grpc_port = (_free_port(host) if direct else grpc_port) if grpc_port is not None else None
     if metrics_port == 0:
         metrics_port = _free_port(host)
-    environment = {**(_direct_ingress_env(port, grpc_port) if direct else {}), **_METRICS_ENV}
+    environment = {
+        **(_direct_ingress_env(port, grpc_port) if direct else {}),
+        **_METRICS_ENV,
+        **_LOOPBACK_ENV,
+    }
     with _environment(environment):
         # Ray's processes copy this environment when Ray starts, and Serve reads it at import;
         # restored afterwards so that child processes of ours do not inherit our port range.
         import ray
         from ray import serve
+        from ray._private import ray_constants
         from ray.serve.schema import LoggingConfig
+
+        # This process read the variable when it first imported Ray (perhaps before us).
+        ray_constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
 
         ray.init(
             address="local",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -137,3 +138,50 @@ def test_a_killed_replica_loses_no_request_and_is_replaced(hardened: str) -> Non
     else:
         pytest.fail(f"no replacement for the killed replica: {serve.status().applications[APP]}")
     assert _classify(hardened).status_code == 200
+
+
+def _external_address() -> str | None:
+    """An IPv4 address of this machine other than loopback, if it has one (Linux)."""
+    import fcntl
+    import struct
+
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                request = struct.pack("256s", name.encode()[:15])
+                answer = fcntl.ioctl(probe.fileno(), 0x8915, request)  # SIOCGIFADDR
+            except OSError:  # no IPv4 address on this interface
+                continue
+        address = socket.inet_ntoa(answer[20:24])
+        if not address.startswith("127."):
+            return address
+    return None
+
+
+def _accepts(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex((host, port)) == 0
+
+
+def test_rays_own_ports_listen_on_loopback_only(local_service: LocalService) -> None:
+    """Ray's GCS, raylet, dashboard agent (its job API runs code) and metrics endpoint."""
+    import ray
+
+    node = ray._private.worker._global_node
+    assert node.node_ip_address == "127.0.0.1"
+    ports = {
+        "gcs": int(node.gcs_address.rsplit(":", 1)[1]),
+        "raylet": node.node_manager_port,
+        "dashboard agent": node.dashboard_agent_listen_port,
+        "metrics agent": node.metrics_agent_port,
+        "runtime env agent": node.runtime_env_agent_port,
+        "metrics": local_service.metrics_port,
+    }
+    external = _external_address()
+    if external is None:
+        pytest.skip("no address but loopback to test from")
+    for name, port in ports.items():
+        assert port, name
+        assert _accepts("127.0.0.1", port), name
+        assert not _accepts(external, port), f"Ray's {name} port {port} answers on {external}"
