@@ -3,11 +3,11 @@
 Each scenario starts the default config (deploy/serve/local.yaml) on a local Ray with the
 changes it names, measures the classifier's capacity in the same run, and drives it:
 
-- overload: the capacity (wrk, 16 connections, closed loop), the unloaded latency (open loop at
-  half the capacity), then four times the capacity for 60 s, open loop (load_tests/openloop.py:
-  arrivals do not wait for answers). Every answer must be 200 or 503 with Retry-After, no
-  connection errors, the 200s' p99 within 3x the unloaded p99, the replicas' memory bounded.
-  The models shed by estimated queue time (batching.max_queue_ms).
+- overload: the capacity (wrk, 16 connections, closed loop, no shedding); then for each queue
+  budget (batching.max_queue_ms) the unloaded latency (open loop at half the capacity) and
+  four times the capacity for 60 s, open loop (load_tests/openloop.py: arrivals do not wait
+  for answers). Every answer must be 200 or 503 with Retry-After, no connection errors, the
+  200s' p99 within 3x the unloaded p99, the replicas' memory bounded (sampled every 5 s).
 - kill: two classifier replicas, open loop at half the capacity; SIGKILL one replica's process
   10 s in. The run must finish, failures must be 503s (the ingress retries a request whose
   replica died once, on another), and Serve must start a replacement.
@@ -71,15 +71,44 @@ def _rss() -> dict[str, float]:
     return {name: round(procs.rss_bytes(pid) / 2**20, 1) for name, pid in procs.replicas(APP).items()}
 
 
+class MemoryWatch:
+    """Every replica's RSS every few seconds while a run lasts: bounded means it levels off."""
+
+    def __init__(self, every_s: float = 5.0) -> None:
+        self.samples: list[dict[str, float]] = []
+        self._every_s = every_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every_s):
+            self.samples.append(_rss())
+
+    def __enter__(self) -> MemoryWatch:
+        self.samples.append(_rss())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.samples.append(_rss())
+
+    def growth_mb(self, since: int = 0) -> dict[str, float]:
+        """RSS growth per replica from sample SINCE to the last."""
+        first, last = self.samples[since], self.samples[-1]
+        return {n: round(last[n] - first[n], 1) for n in first if n in last}
+
+
 def overload(budgets_ms: list[float], seconds: float) -> dict[str, Any]:
-    """Capacity and unloaded latency as configured by default (no shedding), then the overload
-    once per queue budget (every model shedding past it), each on a fresh service."""
+    """The capacity as configured by default (no shedding); then, once per queue budget on a
+    fresh service with every model shedding past it, the unloaded latency (open loop at half
+    the capacity, 30 s), four times the capacity for SECONDS, and half the capacity again."""
     classify = [_request(CLASSIFIER)]
     service = _start(_config())
     try:
         capacity = _capacity(service.url, 10)
         rate = capacity["requests_per_s"]
-        unloaded = openloop.run(service.url, classify, rate=rate / 2, seconds=20)
     finally:
         service.stop()
     runs = []
@@ -87,37 +116,42 @@ def overload(budgets_ms: list[float], seconds: float) -> dict[str, Any]:
         service = _start(_config(max_queue_ms=budget))
         try:
             openloop.run(service.url, classify, rate=rate / 2, seconds=5)  # warm up
-            memory_before = _rss()
-            loaded = openloop.run(service.url, classify, rate=OVERLOAD_FACTOR * rate, seconds=seconds)
-            memory_after = _rss()
+            unloaded = openloop.run(service.url, classify, rate=rate / 2, seconds=30)
+            with MemoryWatch() as memory:
+                loaded = openloop.run(service.url, classify, rate=OVERLOAD_FACTOR * rate, seconds=seconds)
             after = openloop.run(service.url, classify, rate=rate / 2, seconds=10)
         finally:
             service.stop()
         ok_p99, unloaded_p99 = loaded["ok_p99_ms"], unloaded["ok_p99_ms"]
+        rss_range = {
+            name: round(max(s[name] for s in memory.samples) - min(s[name] for s in memory.samples), 1)
+            for name in memory.samples[0]
+        }
         runs.append(
             {
                 "max_queue_ms": budget,
+                "unloaded_half_capacity": unloaded,
                 "overload": loaded,
                 "recovered_half_capacity": after,
-                "memory_mb": {"before": memory_before, "after": memory_after},
+                "memory_mb": memory.samples,
                 "checks": {
                     "only_200_and_503": set(loaded["by_status"]) <= {"200", "503"},
                     "every_503_has_retry_after": loaded["shed_without_retry_after"] == 0,
                     "no_connection_errors": loaded["connection_errors"] == 0,
+                    "unloaded_p99_ms": unloaded_p99,
+                    "ok_p99_ms": ok_p99,
                     "ok_p99_over_unloaded_p99": round(ok_p99 / unloaded_p99, 2) if ok_p99 else None,
                     "ok_p99_within_3x": bool(ok_p99 and ok_p99 <= 3 * unloaded_p99),
                     "served_per_s_over_capacity": round(loaded["ok_per_s"] / rate, 2),
                     "recovered_all_200": set(after["by_status"]) == {"200"},
-                    "replica_memory_growth_mb": max(
-                        memory_after[n] - memory_before[n] for n in memory_before if n in memory_after
-                    ),
+                    "replica_rss_growth_mb": memory.growth_mb(),
+                    "replica_rss_range_mb": rss_range,
                 },
             }
         )
         print(json.dumps({"max_queue_ms": budget, **runs[-1]["checks"]}), flush=True)
     return {
         "capacity": capacity,
-        "unloaded_half_capacity": unloaded,
         "runs": runs,
         "checks": {str(run["max_queue_ms"]): run["checks"] for run in runs},
     }
@@ -231,7 +265,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenarios", nargs="*", default=["overload", "kill", "flood"])
     parser.add_argument("--seconds", type=float, default=60.0, help="length of the overload run")
-    parser.add_argument("--max-queue-ms", type=float, nargs="+", default=[25.0, 50.0, 100.0])
+    parser.add_argument("--max-queue-ms", type=float, nargs="+", default=[20.0, 25.0, 50.0, 100.0])
     parser.add_argument("--explain-rate", type=float, default=4.0)
     parser.add_argument("--out", type=Path, default=ROOT / "load_tests" / "results" / "hardening.json")
     args = parser.parse_args()

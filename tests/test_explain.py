@@ -204,3 +204,20 @@ def test_explanations_need_no_grad_mode_from_the_caller(lite: tuple[ModelEngine,
     outside = METHODS["saliency"].explain(module, x, ClassLogit(CLASS), None, Options()).raw
     assert np.array_equal(inside, outside)
     assert not module.training
+
+
+def test_scorecam_is_priced_by_its_layers_channels_before_it_runs(
+    local_config: ServiceConfig, settings: Settings
+) -> None:
+    from visionserve.errors import ExplanationTooCostly
+    from visionserve.explain.service import ExplainableModel
+
+    explainable = ExplainableModel(_torch_lite(local_config, settings))
+    photo = image_bytes("chelsea.png")
+    params = {"methods": ["scorecam", "gradcam"]}
+    # The default layer of EfficientNet-Lite0 has 1280 channels: 1280 + 2 for the recording,
+    # + 2 for Grad-CAM; the ingress counted 4.
+    with pytest.raises(ExplanationTooCostly, match=r"1284 forward passes .*1280 on layer"):
+        explainable.explain(photo, params, max_pixels=10**8, max_passes=1283)
+    result = explainable.explain(photo, params, max_pixels=10**8, max_passes=1284)
+    assert [e.method for e in result.explanations] == ["scorecam", "gradcam"]

@@ -73,7 +73,12 @@ class ExplainerDeployment:
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
             self._pool,
-            lambda: model.explain(images[0], raw_params, max_pixels=self._limits.max_image_pixels),
+            lambda: model.explain(
+                images[0],
+                raw_params,
+                max_pixels=self._limits.max_image_pixels,
+                max_passes=self._limits.max_explanation_passes,
+            ),
         )
         for explanation in result.explanations:
             self._metrics.explained(name, explanation.method, explanation.seconds)

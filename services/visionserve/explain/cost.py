@@ -3,7 +3,8 @@
 The ingress refuses a request over ``limits.max_explanation_passes`` so that one request
 cannot hold an explainer replica for minutes. A gradient is counted as two passes (forward
 and backward). Score-CAM costs one pass per channel of its layer, which only the explainer
-knows; it is counted as its two-pass recording here.
+knows: it is counted as its two-pass recording here, and the explainer checks it again with
+the layer's channels before it runs (ExplainableModel.explain).
 """
 
 from __future__ import annotations

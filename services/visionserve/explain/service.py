@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from visionserve.engine import ModelEngine
-from visionserve.errors import Unprocessable
+from visionserve.errors import ExplanationTooCostly, Unprocessable
 from visionserve.explain import views
-from visionserve.explain.cost import options_from
+from visionserve.explain.cost import GRADIENT, forward_passes, options_from
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
 from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
@@ -180,7 +180,11 @@ class ExplainableModel:
                 raise Unprocessable("layer applies only to torch models")
             find_layer(self.module, params.layer)
 
-    def explain(self, data: bytes, raw_params: dict[str, Any], *, max_pixels: int) -> ExplainResult:
+    def explain(
+        self, data: bytes, raw_params: dict[str, Any], *, max_pixels: int, max_passes: int | None = None
+    ) -> ExplainResult:
+        """``max_passes``: the explanation's cost limit, checked again here where Score-CAM's
+        cost (a pass per channel of its layer) is known, before that cost is paid."""
         params = parse_explain_params(raw_params)
         self._check(params)
         image = decode(data, max_pixels=max_pixels)
@@ -189,6 +193,8 @@ class ExplainableModel:
         with self._lock:
             target, described = self._target(x, item, params)
             recorded: dict[str, Recorded] = {}  # CAM methods on one layer share one pass
+            if max_passes is not None and "scorecam" in params.methods:
+                self._check_scorecam_cost(x, target, params, raw_params, recorded, max_passes)
             explanations = [
                 self._run(method, x, target, params, image, item, recorded) for method in params.methods
             ]
@@ -197,6 +203,30 @@ class ExplainableModel:
             target=described,
             explanations=explanations,
         )
+
+    def _check_scorecam_cost(
+        self,
+        x: torch.Tensor,
+        target: Target,
+        params: ExplainParams,
+        raw_params: dict[str, Any],
+        recorded: dict[str, Recorded],
+        max_passes: int,
+    ) -> None:
+        layer = params.layer or str(self.layer)
+        scorecam = METHODS["scorecam"]
+        assert isinstance(scorecam, CamExplainer)
+        recorded[layer] = scorecam.activations_and_gradients(self.module, x, target, layer)
+        channels = int(recorded[layer][0].shape[1])
+        others = [m for m in params.methods if m != "scorecam"]
+        passes = forward_passes(others, raw_params, int(x.shape[-1])) + channels + GRADIENT
+        if passes > max_passes:
+            raise ExplanationTooCostly(
+                f"this explanation takes about {passes} forward passes of {self.engine.cfg.name} "
+                f"(Score-CAM: one per channel, {channels} on layer {layer}), over the "
+                f"limit of {max_passes} (limits.max_explanation_passes): choose a layer with fewer "
+                "channels or another CAM method"
+            )
 
     def _run(
         self,
