@@ -189,3 +189,13 @@ print(len(policies), all(p == os.SCHED_IDLE for p in policies.values()))
     count, all_idle = result.stdout.split()
     assert int(count) >= 3
     assert all_idle == "True"
+
+
+def test_forgetting_idle_paths_keeps_the_ones_in_flight() -> None:
+    gate = AdmissionControl(max_in_flight=1)
+    assert gate.try_enter("/v2/models/busy/infer")
+    for index in range(10_002):
+        gate.served(f"/v2/models/m{index}/infer")
+    gate.leave("/v2/models/busy/infer")
+    assert gate.try_enter("/v2/models/busy/infer")
+    assert not gate.try_enter("/v2/models/busy/infer")  # its count went back to 0, not below

@@ -64,7 +64,7 @@ class AdmissionControl:
         gate = self._gates.get(key)
         if gate is None:
             if len(self._gates) > 10_000:  # paths carry model names: never an unbounded map
-                self._gates.clear()
+                self._gates = {k: g for k, g in self._gates.items() if g.in_flight > 0}
             gate = self._gates[key] = _Gate(limit=self._max)
         return gate
 
