@@ -11,7 +11,7 @@ from typing import Any
 from ray import serve
 from ray.serve import Application
 
-from visionserve.config import LimitsConfig, ModelConfig, ServiceConfig, parse_service_config
+from visionserve.config import LimitsConfig, ModelConfig, ReplicaConfig, ServiceConfig, parse_service_config
 from visionserve.deployments.explainer import ExplainerDeployment
 from visionserve.deployments.model import ModelDeployment
 from visionserve.deployments.pipeline import PipelineDeployment
@@ -33,25 +33,17 @@ def drain_seconds(limits: LimitsConfig) -> float:
     return _drain_s(limits.request_timeout_s, limits.explain_timeout_s)
 
 
-def _deployment_options(cfg: ModelConfig, limits: LimitsConfig) -> dict[str, Any]:
-    d = cfg.deployment
+def replica_options(cfg: ReplicaConfig) -> dict[str, Any]:
+    """Ray Serve options for how many replicas run and where: one mapping for every deployment."""
     options: dict[str, Any] = {
-        "name": f"model-{cfg.name}",
-        "graceful_shutdown_timeout_s": _drain_s(limits.request_timeout_s),
-        "max_ongoing_requests": d.max_ongoing_requests,
-        "max_queued_requests": d.max_queued_requests,
-        "ray_actor_options": {"num_cpus": d.num_cpus, "num_gpus": d.num_gpus},
-        # Model loading (and a first download) can take longer than Serve's default.
-        "health_check_timeout_s": 60,
+        "ray_actor_options": {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus, "resources": cfg.resources},
     }
-    if d.autoscaling is not None:
-        options["autoscaling_config"] = {
-            "min_replicas": d.autoscaling.min_replicas,
-            "max_replicas": d.autoscaling.max_replicas,
-            "target_ongoing_requests": d.autoscaling.target_ongoing_requests,
-        }
+    if cfg.max_replicas_per_node is not None:
+        options["max_replicas_per_node"] = cfg.max_replicas_per_node
+    if cfg.autoscaling is None:
+        options["num_replicas"] = cfg.num_replicas or 1
     else:
-        options["num_replicas"] = d.num_replicas
+        options["autoscaling_config"] = cfg.autoscaling.model_dump(exclude_none=True)
     return options
 
 
@@ -60,7 +52,15 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
     model_dirs = [str(d) for d in settings.model_dirs]
     handles: dict[str, Application] = {
         m.name: serve.deployment(ModelDeployment)
-        .options(**_deployment_options(m, config.limits))
+        .options(
+            name=f"model-{m.name}",
+            max_ongoing_requests=m.deployment.max_ongoing_requests,
+            max_queued_requests=m.deployment.max_queued_requests,
+            # Model loading (and a first download) can take longer than Serve's default.
+            health_check_timeout_s=60,
+            graceful_shutdown_timeout_s=_drain_s(config.limits.request_timeout_s),
+            **replica_options(m.deployment),
+        )
         .bind(m, config.limits, model_dirs, str(settings.cache_dir), config.metrics)
         for m in config.models
     }
@@ -69,20 +69,18 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
             serve.deployment(PipelineDeployment)
             .options(
                 name=f"pipeline-{p.name}",
-                num_replicas=p.deployment.num_replicas,
                 max_ongoing_requests=p.deployment.max_ongoing_requests,
-                ray_actor_options={"num_cpus": p.deployment.num_cpus},
                 graceful_shutdown_timeout_s=_drain_s(config.limits.request_timeout_s),
+                **replica_options(p.deployment),
             )
             .bind(p, config.limits, handles[p.detector], handles[p.segmenter])
         )
     explainer = _explainer(config, model_dirs, str(settings.cache_dir))
     ingress = Ingress.options(
         name="ingress",
-        num_replicas=config.ingress.num_replicas,
         max_ongoing_requests=config.ingress.max_ongoing_requests,
-        ray_actor_options={"num_cpus": config.ingress.num_cpus},
         graceful_shutdown_timeout_s=drain_seconds(config.limits),
+        **replica_options(config.ingress),
     )
     return ingress.bind(config.model_dump(mode="json"), handles, explainer)
 
@@ -106,12 +104,11 @@ def _explainer(config: ServiceConfig, model_dirs: list[str], cache_dir: str) -> 
         serve.deployment(ExplainerDeployment)
         .options(
             name="explainer",
-            num_replicas=e.num_replicas,
             max_ongoing_requests=e.max_ongoing_requests,
             max_queued_requests=e.max_queued_requests,
-            ray_actor_options={"num_cpus": e.num_cpus, "num_gpus": e.num_gpus},
             health_check_timeout_s=60,
             graceful_shutdown_timeout_s=_drain_s(config.limits.explain_timeout_s),
+            **replica_options(e),
         )
         .bind(e, models, config.limits, model_dirs, cache_dir, config.metrics)
     )

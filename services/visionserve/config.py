@@ -224,22 +224,59 @@ class BatchingConfig(_Strict):
 
 
 class AutoscalingConfig(_Strict):
+    """Ray Serve autoscaling: replicas follow the requests in flight per replica."""
+
     min_replicas: int = Field(default=1, ge=0)
     max_replicas: int = Field(default=1, ge=1)
-    target_ongoing_requests: float = Field(default=4.0, gt=0)
+    initial_replicas: int | None = Field(default=None, ge=0, description="At deploy; none: min_replicas.")
+    target_ongoing_requests: float = Field(
+        default=4.0, gt=0, description="Requests in flight per replica the autoscaler aims for."
+    )
+    upscale_delay_s: float = Field(
+        default=30.0, ge=0, description="How long demand must stay above target before adding replicas."
+    )
+    downscale_delay_s: float = Field(
+        default=600.0, ge=0, description="How long demand must stay below target before removing replicas."
+    )
+    look_back_period_s: float = Field(
+        default=30.0, gt=0, description="Window over which requests in flight are averaged."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> AutoscalingConfig:
         if self.min_replicas > self.max_replicas:
             raise ValueError("min_replicas must not exceed max_replicas")
+        initial = self.initial_replicas
+        if initial is not None and not self.min_replicas <= initial <= self.max_replicas:
+            raise ValueError("initial_replicas must lie between min_replicas and max_replicas")
         return self
 
 
-class DeploymentConfig(_Strict):
-    num_replicas: int = Field(default=1, ge=1)
+class ReplicaConfig(_Strict):
+    """How many replicas of a deployment run, and what each one asks of the Ray cluster."""
+
+    num_replicas: int | None = Field(
+        default=None, ge=1, description="A fixed count (none: 1); leave out with autoscaling."
+    )
     autoscaling: AutoscalingConfig | None = None
     num_cpus: float = Field(default=0.5, ge=0)
     num_gpus: float = Field(default=0.0, ge=0)
+    resources: dict[str, float] = Field(
+        default_factory=dict,
+        description="Custom Ray resources per replica, e.g. one a node group advertises, to place it there.",
+    )
+    max_replicas_per_node: int | None = Field(
+        default=None, ge=1, description="Spread replicas over nodes (a node lost takes fewer with it)."
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_count(self) -> ReplicaConfig:
+        if self.autoscaling is not None and self.num_replicas is not None:
+            raise ValueError("set num_replicas or autoscaling, not both")
+        return self
+
+
+class DeploymentConfig(ReplicaConfig):
     max_ongoing_requests: int = Field(
         default=256,
         ge=1,
@@ -350,14 +387,12 @@ class LimitsConfig(_Strict):
     )
 
 
-class IngressConfig(_Strict):
-    num_replicas: int = Field(default=1, ge=1)
+class IngressConfig(ReplicaConfig):
     num_cpus: float = Field(default=0.25, ge=0)
     max_ongoing_requests: int = Field(default=256, ge=1)
 
 
-class PipelineDeploymentConfig(_Strict):
-    num_replicas: int = Field(default=1, ge=1)
+class PipelineDeploymentConfig(ReplicaConfig):
     num_cpus: float = Field(default=0.25, ge=0)
     max_ongoing_requests: int = Field(default=64, ge=1)
     decode_threads: int = Field(default=2, ge=1, le=64)
@@ -426,14 +461,11 @@ class MetricsConfig(_Strict):
     )
 
 
-class ExplainerConfig(_Strict):
-    """The explanation deployment: its own replicas and copies of the models it explains."""
+class ExplainerConfig(ReplicaConfig):
+    """The explanation deployment: its own replicas (scaled on their own) and copies of the models."""
 
     enabled: bool = True
     models: list[str] | None = Field(default=None, description="Models to explain; none: all that can be.")
-    num_replicas: int = Field(default=1, ge=1)
-    num_cpus: float = Field(default=0.5, ge=0)
-    num_gpus: float = Field(default=0.0, ge=0)
     max_ongoing_requests: int = Field(default=8, ge=1)
     max_queued_requests: int = Field(default=32, ge=-1)
     threads: int = Field(default=1, ge=1, le=16, description="Explanations run at once per replica.")
