@@ -241,6 +241,9 @@ class AutoscalingConfig(_Strict):
     look_back_period_s: float = Field(
         default=30.0, gt=0, description="Window over which requests in flight are averaged."
     )
+    metrics_interval_s: float = Field(
+        default=10.0, gt=0, description="How often replicas report; below look_back_period_s."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> AutoscalingConfig:
@@ -249,6 +252,8 @@ class AutoscalingConfig(_Strict):
         initial = self.initial_replicas
         if initial is not None and not self.min_replicas <= initial <= self.max_replicas:
             raise ValueError("initial_replicas must lie between min_replicas and max_replicas")
+        if self.metrics_interval_s >= self.look_back_period_s:
+            raise ValueError("metrics_interval_s must be shorter than look_back_period_s")
         return self
 
 
