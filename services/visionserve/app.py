@@ -48,6 +48,9 @@ def replica_options(cfg: ReplicaConfig) -> dict[str, Any]:
 
 
 def build(config: ServiceConfig, settings: Settings | None = None) -> Application:
+    # A config edited in code (model_copy skips validation) fails here, in the caller, rather
+    # than in every replica that receives it.
+    config = parse_service_config(config.model_dump(mode="json"))
     settings = settings or Settings.from_env()
     model_dirs = [str(d) for d in settings.model_dirs]
     handles: dict[str, Application] = {

@@ -57,7 +57,10 @@ def _observed_config(local: ServiceConfig) -> ServiceConfig:
             "models": [
                 with_deployment(CLASSIFIER, num_cpus=0, max_ongoing_requests=1, max_queued_requests=1),
                 with_deployment(
-                    DETECTOR, num_cpus=0, autoscaling=AutoscalingConfig(min_replicas=1, max_replicas=1)
+                    DETECTOR,
+                    num_cpus=0,
+                    num_replicas=None,
+                    autoscaling=AutoscalingConfig(min_replicas=1, max_replicas=1),
                 ),
                 with_deployment(SEGMENTER, num_cpus=0),
             ],
