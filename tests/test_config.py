@@ -132,3 +132,39 @@ def test_the_gpu_profile_is_a_valid_config() -> None:
     config = parse_service_config(serve_file.args)
     assert {m.runtime.device for m in config.models} == {"cuda"}
     assert all(m.runtime.jpeg_decoder == "torchvision" for m in config.models)
+
+
+@pytest.mark.parametrize(
+    ("deployment", "message"),
+    [
+        ({"num_replicas": 2, "autoscaling": {"max_replicas": 4}}, "num_replicas or autoscaling, not both"),
+        ({"autoscaling": {"min_replicas": 3, "max_replicas": 2}}, "min_replicas must not exceed"),
+        ({"autoscaling": {"max_replicas": 4, "initial_replicas": 5}}, "initial_replicas must lie between"),
+        ({"autoscaling": {"look_back_period_s": 5}}, "metrics_interval_s must be shorter"),
+        ({"max_replicas_per_node": 0}, r"max_replicas_per_node"),
+        ({"resources": {"cpu_worker": "many"}}, r"resources\.cpu_worker"),
+    ],
+)
+def test_bad_placement_names_the_deployment(deployment: dict[str, Any], message: str) -> None:
+    args = _args()
+    placement = args["models"][0]["deployment"]
+    placement.pop("num_replicas", None)
+    placement.update(deployment)
+    with pytest.raises(ConfigError, match=rf"models\.0\.deployment.*{message}"):
+        parse_service_config(args)
+
+
+def test_autoscaling_reaches_every_deployment_kind() -> None:
+    args = _args()
+    scaling = {"min_replicas": 1, "max_replicas": 3, "upscale_delay_s": 5, "downscale_delay_s": 60}
+    args["ingress"]["autoscaling"] = args["explainer"]["autoscaling"] = scaling
+    args["ingress"].pop("num_replicas", None)
+    args["explainer"].pop("num_replicas", None)
+    config = parse_service_config(args)
+    from visionserve.app import replica_options
+
+    for placement in (config.ingress, config.explainer):
+        options = replica_options(placement)
+        assert "num_replicas" not in options
+        assert options["autoscaling_config"]["max_replicas"] == 3
+        assert options["autoscaling_config"]["downscale_delay_s"] == 60
