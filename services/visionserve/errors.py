@@ -18,6 +18,7 @@
     │   └── ExplanationTooCostly     422 explanation_too_costly
     ├── ModelUnavailable             503 model_unavailable
     ├── Overloaded                   503 overloaded
+    ├── Cancelled                    499 cancelled (the caller went away)
     └── Timeout                      504 timeout
     ConfigError                      not an HTTP error: a bad config stops start-up
 
@@ -111,6 +112,12 @@ class ModelUnavailable(ServiceError):
 
 class Overloaded(ServiceError):
     status, code = 503, "overloaded"
+
+
+class Cancelled(ServiceError):
+    """The caller went away or cancelled; nobody reads this answer (nginx's 499)."""
+
+    status, code = 499, "cancelled"
 
 
 class Timeout(ServiceError):

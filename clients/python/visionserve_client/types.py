@@ -401,3 +401,32 @@ class ErrorDetail(_Schema):
 
 class ErrorResponse(_Schema):
     error: ErrorDetail
+
+
+# ---------------------------------------------------------------- streamed events (NDJSON)
+
+
+class ProgressEvent(_Schema):
+    """A long request's progress: one line of a ``/v1/explain/stream`` answer."""
+
+    event: Literal["progress"] = "progress"
+    request_id: str
+    stage: str = Field(description="What runs now: an explanation method.")
+    stage_index: int | None = Field(default=None, ge=0, description="Its place among the stages.")
+    stages: int = Field(ge=0, description="How many stages the request has.")
+    done: int = Field(ge=0, description="Batches of the stage done (0 when it starts).")
+    total: int = Field(ge=1, description="Batches the stage takes (1 for a single pass).")
+
+
+class ExplainResultEvent(_Schema):
+    """The last line of a successful ``/v1/explain/stream`` answer."""
+
+    event: Literal["result"] = "result"
+    response: ExplainResponse
+
+
+class ErrorEvent(_Schema):
+    """The last line of a stream that failed after it began (the status was already 200)."""
+
+    event: Literal["error"] = "error"
+    error: ErrorDetail

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from visionserve.deployments.logs import quiet_expected_errors
 from visionserve.deployments.priority import lower_priority
 from visionserve.engine import ModelEngine
 from visionserve.errors import ModelUnavailable, Unprocessable
+from visionserve.explain.progress import Progress, ProgressEvents
 from visionserve.explain.service import ExplainableModel
 from visionserve.metrics import ExplainerMetrics
 from visionserve.outputs import PredictOutput
@@ -63,23 +65,71 @@ class ExplainerDeployment:
         found = self._models.get(name)
         return found.layer if found else None
 
-    async def explain(self, name: str, images: list[bytes], raw_params: dict[str, Any]) -> PredictOutput:
+    def _loaded(self, name: str, images: list[bytes]) -> ExplainableModel:
         model = self._models.get(name)
         if model is None:
             why = self._errors.get(name, "it is not configured for explanations")
             raise ModelUnavailable(f"model {name} cannot be explained now: {why}")
         if len(images) != 1:
             raise Unprocessable(f"explain takes exactly one image per request, got {len(images)}")
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._pool,
-            lambda: model.explain(
-                images[0],
-                raw_params,
-                max_pixels=self._limits.max_image_pixels,
-                max_passes=self._limits.max_explanation_passes,
-            ),
+        return model
+
+    def _explain(
+        self, name: str, model: ExplainableModel, data: bytes, raw_params: dict[str, Any], progress: Progress
+    ) -> PredictOutput:
+        result = model.explain(
+            data,
+            raw_params,
+            max_pixels=self._limits.max_image_pixels,
+            max_passes=self._limits.max_explanation_passes,
+            progress=progress,
         )
         for explanation in result.explanations:
             self._metrics.explained(name, explanation.method, explanation.seconds)
         return PredictOutput(model_version=model.engine.version, results=[result])
+
+    async def explain(self, name: str, images: list[bytes], raw_params: dict[str, Any]) -> PredictOutput:
+        model = self._loaded(name, images)
+        progress = Progress()
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(
+            self._pool, lambda: self._explain(name, model, images[0], raw_params, progress)
+        )
+        try:
+            return await work
+        finally:
+            progress.cancel()  # a caller that gave up (timeout, disconnect) frees the thread
+
+    async def explain_stream(
+        self, name: str, images: list[bytes], raw_params: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any] | PredictOutput]:
+        """Progress events as dicts while the methods run, then the PredictOutput.
+
+        Nothing is yielded before the request has been checked and the image decoded, so the
+        caller can still answer a bad request with its 4xx. Closing the stream cancels the work
+        at its next batch."""
+        model = self._loaded(name, images)
+        loop = asyncio.get_running_loop()
+        heard: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
+        progress = Progress(lambda *event: loop.call_soon_threadsafe(heard.put_nowait, event))
+        work = loop.run_in_executor(
+            self._pool, lambda: self._explain(name, model, images[0], raw_params, progress)
+        )
+        events = ProgressEvents(raw_params.get("methods", []))
+        try:
+            while not work.done() or not heard.empty():
+                waiter = asyncio.ensure_future(heard.get())
+                await asyncio.wait({waiter, work}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiter.done():
+                    waiter.cancel()
+                    continue
+                pending = [waiter.result()]
+                while not heard.empty():
+                    pending.append(heard.get_nowait())
+                for event in events.worth_sending(pending, loop.time()):
+                    yield event
+            yield work.result()
+        finally:
+            progress.cancel()
+            if not work.done():  # cancelled: the thread stops at its next batch; nobody awaits it
+                work.add_done_callback(lambda done: done.exception())

@@ -18,7 +18,8 @@ GRADIENT = 2
 
 
 def options_from(raw: Mapping[str, Any]) -> Options:
-    return Options(**{k: raw[k] for k in Options.__dataclass_fields__ if raw.get(k) is not None})
+    fields = (k for k in Options.__dataclass_fields__ if k != "progress")
+    return Options(**{k: raw[k] for k in fields if raw.get(k) is not None})
 
 
 def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: int) -> int:

@@ -59,6 +59,11 @@ class Explainer(ABC):
     ) -> Attribution:
         """``x`` is one preprocessed input, (1, C, H, W)."""
 
+    def check(self, height: int, width: int, options: Options) -> None:
+        """Refuse options that cannot work on an input of this size (Unprocessable), before
+        any method of the request runs."""
+        return None  # most methods take any input size
+
 
 def _input_gradient(model: Forward, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
     """(d score / d x, scores) for a batch, with gradients on whatever the caller disabled."""
@@ -98,6 +103,7 @@ class SmoothGrad(Explainer):
             chunk = x + noise[start : start + options.batch_size]
             grad, _ = _input_gradient(model, chunk, target)
             total += grad.abs().sum(dim=0)
+            options.progress.step(min(start + options.batch_size, options.samples), options.samples)
         _, score = _input_gradient(model, x, target)
         params = {"samples": options.samples, "noise_level": options.noise_level, "seed": options.seed}
         return Attribution((total / options.samples).amax(dim=0).numpy(), float(score[0]), params=params)
@@ -131,6 +137,7 @@ class IntegratedGradients(Explainer):
             a = alphas[start : start + options.batch_size].view(-1, 1, 1, 1)
             grad, _ = _input_gradient(model, baseline + a * (x - baseline), target)
             total += (grad * weights[start : start + options.batch_size].view(-1, 1, 1, 1)).sum(dim=0)
+            options.progress.step(min(start + options.batch_size, steps + 1), steps + 1)
         attribution = (x - baseline)[0] * total / steps
         _, score = _input_gradient(model, x, target)
         params = {"steps": steps, "baseline": options.baseline}
@@ -326,6 +333,7 @@ class ScoreCAM(WeightedCAM):
             for start in range(0, len(masks), options.batch_size):
                 batch = x * masks[start : start + options.batch_size, None]
                 scores.append(target(model(batch)))
+                options.progress.step(min(start + options.batch_size, len(masks)), len(masks))
             return torch.softmax(torch.cat(scores), dim=0)
 
 
@@ -373,15 +381,20 @@ class Occlusion(Explainer):
     name = "occlusion"
     needs_gradients = False
 
+    def check(self, height: int, width: int, options: Options) -> None:
+        if options.patch > min(height, width):
+            raise Unprocessable(
+                f"occlusion patch {options.patch} is larger than the model input {width}x{height}"
+            )
+        if options.stride < 1:
+            raise Unprocessable("occlusion stride must be at least 1")
+
     def explain(
         self, model: Any, x: torch.Tensor, target: Target, layer: Any, options: Options
     ) -> Attribution:
         _, _, height, width = x.shape
+        self.check(height, width, options)
         patch, stride = options.patch, options.stride
-        if patch > min(height, width):
-            raise Unprocessable(f"occlusion patch {patch} is larger than the model input {width}x{height}")
-        if stride < 1:
-            raise Unprocessable("occlusion stride must be at least 1")
         tops = range(0, height - patch + 1, stride)
         lefts = range(0, width - patch + 1, stride)
         windows = [(t, left) for t in tops for left in lefts]
@@ -398,6 +411,7 @@ class Occlusion(Explainer):
                 for i, (t, left) in enumerate(chunk):
                     total[t : t + patch, left : left + patch] += drops[i]
                     count[t : t + patch, left : left + patch] += 1
+                options.progress.step(start + len(chunk), len(windows))
         raw = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
         params = {"patch": patch, "stride": stride, "fill": options.fill, "windows": len(windows)}
         return Attribution(raw.numpy(), float(base[0]), params=params)
@@ -439,6 +453,7 @@ class Rise(Explainer):
                 )
                 scores = target(model(x * masks[:, None]))
                 total += (scores[:, None, None] * masks).sum(dim=0)
+                options.progress.step(start + count, options.masks)
         params = {
             "masks": options.masks,
             "grid": options.grid,

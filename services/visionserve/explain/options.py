@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from visionserve.explain.progress import NO_PROGRESS, Progress
 
 
 @dataclass(frozen=True)
@@ -21,3 +23,5 @@ class Options:
     grid: int = 8
     probability: float = 0.5
     batch_size: int = 32
+    progress: Progress = field(default=NO_PROGRESS, compare=False, repr=False)
+    """Not from the request: where the running method reports its batches."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,6 +24,7 @@ from visionserve.explain.cost import GRADIENT, forward_passes, options_from
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
 from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
+from visionserve.explain.progress import NO_PROGRESS, Progress
 from visionserve.explain.support import supported_methods
 from visionserve.explain.targets import BoxScore, ClassLogit, Cosine, SegmentationClass, Target, YoloxBoxScore
 from visionserve.imaging import DecodedImage, decode
@@ -181,23 +182,35 @@ class ExplainableModel:
             find_layer(self.module, params.layer)
 
     def explain(
-        self, data: bytes, raw_params: dict[str, Any], *, max_pixels: int, max_passes: int | None = None
+        self,
+        data: bytes,
+        raw_params: dict[str, Any],
+        *,
+        max_pixels: int,
+        max_passes: int | None = None,
+        progress: Progress = NO_PROGRESS,
     ) -> ExplainResult:
         """``max_passes``: the explanation's cost limit, checked again here where Score-CAM's
-        cost (a pass per channel of its layer) is known, before that cost is paid."""
+        cost (a pass per channel of its layer) is known, before that cost is paid.
+        ``progress`` hears each method begin and each batch of the batched ones end, and stops
+        the work when cancelled."""
         params = parse_explain_params(raw_params)
+        params = replace(params, options=replace(params.options, progress=progress))
         self._check(params)
         image = decode(data, max_pixels=max_pixels)
         item = self.engine.task.preprocess(image)
         x = torch.from_numpy(item.tensor)[None]
+        for method in params.methods:
+            METHODS[method].check(int(x.shape[2]), int(x.shape[3]), params.options)
         with self._lock:
             target, described = self._target(x, item, params)
             recorded: dict[str, Recorded] = {}  # CAM methods on one layer share one pass
             if max_passes is not None and "scorecam" in params.methods:
                 self._check_scorecam_cost(x, target, params, raw_params, recorded, max_passes)
-            explanations = [
-                self._run(method, x, target, params, image, item, recorded) for method in params.methods
-            ]
+            explanations = []
+            for method in params.methods:
+                progress.begin(method)
+                explanations.append(self._run(method, x, target, params, image, item, recorded))
         return ExplainResult(
             image=ImageSize(width=image.width, height=image.height),
             target=described,

@@ -32,6 +32,7 @@ _GATED = [
     ("/v1/embed/text", re.compile(r"/v1/embed/text")),
     ("/v1/zero-shot", re.compile(r"/v1/zero-shot")),
     ("/v1/explain", re.compile(r"/v1/explain")),
+    ("/v1/explain/stream", re.compile(r"/v1/explain/stream")),
     ("/v1/models/{name}/predict", re.compile(r"/v1/models/[^/]+/predict")),
     ("/v2/models/{name}/infer", re.compile(r"/v2/models/[^/]+/infer")),
 ]

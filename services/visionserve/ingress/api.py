@@ -10,11 +10,12 @@ run time, after Serve has rewritten the class.
 import asyncio
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
 from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
@@ -42,11 +43,12 @@ from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip
 from visionserve.ingress.admission import AdmissionControl, ShedWhenFull
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
-from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
+from visionserve.ingress.errors import EXPECTED_ERRORS, describe_error, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
 from visionserve.ingress.requests import ParsedRequest, parse_json, parse_request
 from visionserve.metadata import describe_unreachable
-from visionserve.metrics import IngressMetrics, note_images, note_model
+from visionserve.metrics import IngressMetrics, note_error, note_images, note_model
+from visionserve.outputs import PredictOutput
 from visionserve_client.types import (
     ClassifyRequest,
     ClassifyResponse,
@@ -56,11 +58,15 @@ from visionserve_client.types import (
     EmbedImageResponse,
     EmbedTextRequest,
     EmbedTextResponse,
+    ErrorDetail,
+    ErrorEvent,
     ExplainRequest,
     ExplainResponse,
+    ExplainResultEvent,
     Health,
     ModelInfo,
     ModelList,
+    ProgressEvent,
     Readiness,
     SegmentRequest,
     SegmentResponse,
@@ -176,6 +182,56 @@ async def _answer(handle: Any, args: tuple[Any, ...]) -> Any:
         return await handle.remote(*args)
 
 
+def _body(request_id: str, model: ModelConfig | PipelineConfig, output: PredictOutput) -> dict[str, Any]:
+    """A prediction's response body: the replica's output, cited by request and model version."""
+    return {
+        "request_id": request_id,
+        "model": model.name,
+        "model_version": output.model_version,
+        "results": output.results,
+        **output.fields,
+    }
+
+
+async def _next(stream: Any) -> Any:
+    return await stream.__anext__()
+
+
+async def _stream_events(
+    first: Any, stream: Any, request_id: str, model: ModelConfig | PipelineConfig, deadline: float
+) -> AsyncIterator[bytes]:
+    """The explainer's events as NDJSON lines. Failures after the 200 are sent as an error
+    event (the status cannot change any more); a closed connection cancels the explainer."""
+    loop = asyncio.get_running_loop()
+    item = first
+    try:
+        while True:
+            if isinstance(item, PredictOutput):
+                response = ExplainResponse(**_body(request_id, model, item))
+                yield ExplainResultEvent(response=response).model_dump_json().encode() + b"\n"
+                return
+            yield ProgressEvent(request_id=request_id, **item).model_dump_json().encode() + b"\n"
+            try:
+                item = await asyncio.wait_for(_next(stream), timeout=max(0.0, deadline - loop.time()))
+            except asyncio.TimeoutError:
+                raise Timeout("the explanation did not finish within limits.explain_timeout_s") from None
+    except StopAsyncIteration:
+        yield _error_line(RuntimeError("the explainer ended its stream without a result"), request_id)
+    except Exception as exc:
+        yield _error_line(exc, request_id)
+    finally:
+        stream.cancel()  # a no-op once finished; stops the explainer when the caller left
+
+
+def _error_line(exc: BaseException, request_id: str) -> bytes:
+    _, code, message = describe_error(exc)
+    if code == "internal":
+        logger.exception("stream %s failed", request_id, exc_info=exc)
+    note_error(code)
+    event = ErrorEvent(error=ErrorDetail(code=code, message=message, request_id=request_id))
+    return event.model_dump_json().encode() + b"\n"
+
+
 def _body_doc(schema: type[Any]) -> dict[str, Any]:
     """OpenAPI description of the three accepted request bodies."""
     return {
@@ -286,13 +342,7 @@ class Ingress(GrpcMethods):
             raise
         if admission_key is not None:
             self._admission.served(admission_key)
-        return {
-            "request_id": request if isinstance(request, str) else _request_id(request),
-            "model": model.name,
-            "model_version": output.model_version,
-            "results": output.results,
-            **output.fields,
-        }
+        return _body(request if isinstance(request, str) else _request_id(request), model, output)
 
     async def _predict(
         self, request: Request, schema: type[Any], tasks: tuple[str, ...], **extra: Any
@@ -365,6 +415,53 @@ class Ingress(GrpcMethods):
         return ExplainResponse(**await self._explain_parsed(request, parsed))
 
     async def _explain_parsed(self, request: Request | str, parsed: ParsedRequest) -> dict[str, Any]:
+        entry = self._explainable(parsed)
+        note_images(parsed.images)
+        return await self._call(
+            request, entry, "explain", entry.name, parsed.images, parsed.params, deployment=self._explainer
+        )
+
+    @app.post(
+        "/v1/explain/stream",
+        openapi_extra=_body_doc(ExplainRequest),
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "NDJSON: ProgressEvent lines, then one ExplainResultEvent or ErrorEvent.",
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+            }
+        },
+    )
+    async def explain_stream(self, request: Request) -> StreamingResponse:
+        """/v1/explain with progress: newline-delimited JSON events while the methods run, then
+        the same response as /v1/explain. A bad request is still its 4xx; closing the
+        connection cancels the work."""
+        parsed = await parse_request(request, ExplainRequest, self._config.limits)
+        entry = self._explainable(parsed)
+        note_images(parsed.images)
+        assert self._explainer is not None  # _explainable refuses otherwise
+        timeout = self._config.limits.explain_timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout
+        stream = self._explainer.options(stream=True).explain_stream.remote(
+            entry.name, parsed.images, parsed.params
+        )
+        admission_key = getattr(request.state, "admission_key", None)
+        try:  # the first event comes once the request is checked: errors so far are the status
+            first = await asyncio.wait_for(_next(stream), timeout=timeout)
+        except asyncio.TimeoutError:
+            stream.cancel()
+            raise Timeout(f"the explainer did not answer within {timeout:g}s") from None
+        except BackPressureError:
+            if admission_key is not None:
+                self._admission.refused(admission_key)
+            raise Overloaded("the explainer has as many requests queued as it takes: retry shortly") from None
+        if admission_key is not None:
+            self._admission.served(admission_key)
+        events = _stream_events(first, stream, _request_id(request), entry, deadline)
+        return StreamingResponse(events, media_type="application/x-ndjson")
+
+    def _explainable(self, parsed: ParsedRequest) -> ModelConfig | PipelineConfig:
+        """The model to explain, checked: it offers explanations and the request is affordable."""
         tasks = ("classification", "semantic_segmentation", "clip", "detection", "instance_segmentation")
         if parsed.model is None:
             if not self._explain_methods:
@@ -376,10 +473,7 @@ class Ingress(GrpcMethods):
         if not self._explain_methods.get(entry.name) or self._explainer is None:
             raise Unprocessable(f"model {entry.name!r} offers no explanation methods")
         self._check_explanation_cost(entry, parsed.params)
-        note_images(parsed.images)
-        return await self._call(
-            request, entry, "explain", entry.name, parsed.images, parsed.params, deployment=self._explainer
-        )
+        return entry
 
     def _check_explanation_cost(self, entry: ModelConfig | PipelineConfig, params: dict[str, Any]) -> None:
         """Refused before it is queued: one request must not hold an explainer for minutes."""

@@ -39,7 +39,7 @@ def scope_for_route(path: str) -> Scope | None:
         return None
     if path in _PREDICT:
         return "predict"
-    if path == "/v1/explain":
+    if path in ("/v1/explain", "/v1/explain/stream"):
         return "explain"
     return "read"  # model metadata, docs, and anything not listed: never more open than that
 

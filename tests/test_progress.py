@@ -1,0 +1,75 @@
+"""Progress and cancellation of long explanations, without Ray."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+
+from visionserve.errors import Cancelled
+from visionserve.explain.methods import METHODS
+from visionserve.explain.options import Options
+from visionserve.explain.progress import Progress, ProgressEvents
+
+
+class _Sum(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.flatten(1).sum(dim=1, keepdim=True)
+
+
+def _first(scores: torch.Tensor) -> torch.Tensor:
+    return scores[:, 0]
+
+
+def test_occlusion_reports_every_batch_in_order() -> None:
+    heard: list[tuple[str, int, int]] = []
+    progress = Progress(lambda *event: heard.append(event))
+    progress.begin("occlusion")
+    options = Options(patch=8, stride=8, batch_size=5, progress=progress)
+    METHODS["occlusion"].explain(_Sum(), torch.ones(1, 3, 32, 32), _first, None, options)  # type: ignore[arg-type]
+    assert heard == [("occlusion", 0, 1), *[("occlusion", min(n, 16), 16) for n in (5, 10, 15, 20)]]
+
+
+def test_a_cancelled_method_stops_at_its_next_batch() -> None:
+    batches = []
+
+    def listener(stage: str, done: int, total: int) -> None:
+        batches.append(done)
+        if done >= 10:
+            progress.cancel()
+
+    progress = Progress(listener)
+    options = Options(masks=640, batch_size=10, progress=progress)
+    with pytest.raises(Cancelled):
+        METHODS["rise"].explain(_Sum(), torch.ones(1, 3, 16, 16), _first, None, options)  # type: ignore[arg-type]
+    assert batches == [10]
+
+
+def test_cancel_from_another_thread_is_seen() -> None:
+    progress = Progress()
+    thread = threading.Thread(target=progress.cancel)
+    thread.start()
+    thread.join()
+    with pytest.raises(Cancelled, match="during saliency"):
+        progress.begin("saliency")
+
+
+def test_events_keep_stage_edges_and_thin_out_batches() -> None:
+    events = ProgressEvents(["saliency", "occlusion"], interval_s=1.0)
+    heard = [("saliency", 0, 1), ("occlusion", 0, 9), ("occlusion", 1, 9), ("occlusion", 2, 9)]
+    sent = events.worth_sending(heard, now=10.0)
+    assert [(e["stage"], e["done"]) for e in sent] == [("saliency", 0), ("occlusion", 0)]
+    assert sent[1]["stage_index"] == 1
+    assert sent[1]["stages"] == 2
+    assert events.worth_sending([("occlusion", 3, 9)], now=10.5) == []
+    assert [e["done"] for e in events.worth_sending([("occlusion", 4, 9)], now=11.1)] == [4]
+    assert [e["done"] for e in events.worth_sending([("occlusion", 9, 9)], now=11.2)] == [9]
+
+
+def test_options_from_a_request_cannot_set_progress() -> None:
+    from visionserve.explain.cost import options_from
+
+    options = options_from({"stride": 4, "progress": "anything"})
+    assert options.stride == 4
+    assert isinstance(options.progress, Progress)
