@@ -249,3 +249,22 @@ def test_async_twin_sends_the_same_request() -> None:
     assert seen[0].url.path == "/v1/classify"
     assert b'name="top_k"' in seen[0].read()
     assert json.loads(json.dumps(CLASSIFY_BODY)) == result.model_dump(mode="json")
+
+
+def test_a_stream_error_event_raises_the_api_error_it_stands_for() -> None:
+    from visionserve_client import UnavailableError
+    from visionserve_client.client import _streamed_result
+
+    heard: list[object] = []
+    progress = (
+        '{"event":"progress","request_id":"r","stage":"rise","stage_index":0,"stages":1,"done":0,"total":8}'
+    )
+    error = (
+        '{"event":"error","status":503,'
+        '"error":{"code":"model_unavailable","message":"gone","request_id":"r"}}'
+    )
+    with pytest.raises(UnavailableError, match="gone") as caught:
+        _streamed_result([progress, "", error], heard.append)
+    assert caught.value.request_id == "r"
+    assert len(heard) == 1
+    assert _streamed_result([progress], heard.append) is None

@@ -136,3 +136,20 @@ def test_cli_prints_json_tables_and_typed_errors(service: str) -> None:
     assert "404 model_not_found" in refused.stderr
     unreachable = _cli(f"http://127.0.0.1:{free_port()}", "models")
     assert unreachable.returncode == 3
+
+
+def test_cli_explain_reports_progress_on_stderr(service: str) -> None:
+    result = _cli(
+        service,
+        "explain",
+        str(IMAGES / "chelsea.png"),
+        "--method",
+        "saliency",
+        "--method",
+        "rise",
+        "--progress",
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[1/2] saliency: 0/1" in result.stderr
+    assert "[2/2] rise: 512/512" in result.stderr  # the default 512 masks, to the last batch
+    assert "rise" in result.stdout

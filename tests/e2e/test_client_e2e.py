@@ -10,7 +10,7 @@ from PIL import Image
 
 from tests.helpers import CAT_LABELS, IMAGES, image_bytes
 from visionserve_client import AsyncVisionServe, NotFoundError, UnprocessableError, VisionServe
-from visionserve_client.types import ClassifyResponse, DetectResponse
+from visionserve_client.types import ClassifyResponse, DetectResponse, ProgressEvent
 from visionserve_client.visualize import floatmap_to_numpy, overlay_heatmap
 
 pytestmark = pytest.mark.e2e
@@ -93,3 +93,32 @@ def test_client_segments_embeds_and_scores(service: str, zoo: str) -> None:
         images = client.embed_image(IMAGES / "chelsea.png", model="clip")
         assert texts.dim == images.dim == len(images.results[0].embedding)
         assert texts.dtype == "float16"
+
+
+def test_client_hears_the_progress_of_an_occlusion(service: str) -> None:
+    heard: list[ProgressEvent] = []
+    with VisionServe(service) as client:
+        streamed = client.explain(
+            IMAGES / "chelsea.png", methods=["occlusion"], options={"stride": 16}, on_progress=heard.append
+        )
+        plain = client.explain(IMAGES / "chelsea.png", methods=["occlusion"], options={"stride": 16})
+        with pytest.raises(UnprocessableError, match="larger than the model input"):
+            client.explain(
+                IMAGES / "chelsea.png", methods=["occlusion"], options={"patch": 500}, on_progress=print
+            )
+    assert heard[0].done == 0
+    assert heard[-1].done == heard[-1].total == 169
+    assert streamed.results[0].explanations[0].raw == plain.results[0].explanations[0].raw
+
+    async def asynchronously() -> int:
+        events: list[ProgressEvent] = []
+        async with AsyncVisionServe(service) as client:
+            await client.explain(
+                IMAGES / "chelsea.png",
+                methods=["saliency", "occlusion"],
+                options={"stride": 32},
+                on_progress=events.append,
+            )
+        return len({e.stage for e in events})
+
+    assert asyncio.run(asynchronously()) == 2

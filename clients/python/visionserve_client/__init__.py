@@ -1,6 +1,6 @@
 """Typed Python client for VisionServe, and the API's wire schemas."""
 
-from visionserve_client.client import AsyncVisionServe, ImageInput, VisionServe
+from visionserve_client.client import AsyncVisionServe, ImageInput, ProgressCallback, VisionServe
 from visionserve_client.errors import (
     APIError,
     AuthenticationError,
@@ -31,6 +31,7 @@ __all__ = [
     "NotFoundError",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "ProgressCallback",
     "RateLimitedError",
     "RequestTimeout",
     "RetryPolicy",

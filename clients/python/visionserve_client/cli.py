@@ -28,6 +28,7 @@ from visionserve_client.types import (
     ExplainResponse,
     InstanceSegmentation,
     ModelList,
+    ProgressEvent,
     SegmentResponse,
 )
 
@@ -146,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--target-label", default=None)
     explain.add_argument("--target-class", type=int, default=None)
     explain.add_argument("--save-overlay", metavar="PNG", help="heatmap of the first method over the image")
+    explain.add_argument("--progress", action="store_true", help="report each method's batches on stderr")
     models = commands.add_parser("models", help="models, their tasks, versions and readiness")
     models.add_argument("--json", action="store_true")
     return parser
@@ -164,7 +166,13 @@ def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], Base
         methods=args.methods or ["gradcam"],
         target_label=args.target_label,
         target_class=args.target_class,
+        on_progress=_report_progress if args.progress else None,
     )
+
+
+def _report_progress(event: ProgressEvent) -> None:
+    place = f"[{event.stage_index + 1}/{event.stages}] " if event.stage_index is not None else ""
+    print(f"{place}{event.stage}: {event.done}/{event.total}", file=sys.stderr, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:

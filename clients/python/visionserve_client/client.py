@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from visionserve_client import _calls as calls
 from visionserve_client._calls import Call, ImageInput, Images, T
@@ -25,15 +26,22 @@ from visionserve_client.types import (
     EmbeddingDType,
     EmbedImageResponse,
     EmbedTextResponse,
+    ErrorEvent,
     ExplainMethod,
     ExplainResponse,
+    ExplainResultEvent,
     Health,
     ModelInfo,
     ModelList,
+    ProgressEvent,
     Readiness,
     SegmentResponse,
+    StreamEvent,
     ZeroShotResponse,
 )
+
+ProgressCallback = Callable[[ProgressEvent], None]
+"""Hears a long request's progress: called with each ProgressEvent as it arrives."""
 
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = RetryPolicy()
@@ -44,6 +52,7 @@ __all__ = [
     "NO_RETRIES",
     "AsyncVisionServe",
     "ImageInput",
+    "ProgressCallback",
     "VisionServe",
 ]
 
@@ -61,6 +70,33 @@ def _parse(response: httpx.Response, schema: type[T]) -> T:
         return schema.model_validate_json(response.content)
     except ValidationError as exc:
         raise VisionServeError(f"unexpected response body for {schema.__name__}: {exc}") from exc
+
+
+_STREAM_EVENT: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
+
+
+def _streamed_result(lines: Iterable[str], on_progress: ProgressCallback) -> ExplainResponse | None:
+    """Read NDJSON lines of a stream: progress is handed on, an error event raised as the API
+    error it stands for, and the result returned (None while it has not come)."""
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            event = _STREAM_EVENT.validate_json(line)
+        except ValidationError as exc:
+            raise VisionServeError(f"unexpected line in the stream: {exc}") from exc
+        if isinstance(event, ProgressEvent):
+            on_progress(event)
+        elif isinstance(event, ErrorEvent):
+            e = event.error
+            raise error_for_status(event.status, e.code, e.message, e.request_id)
+        elif isinstance(event, ExplainResultEvent):
+            return event.response
+    return None
+
+
+def _stream_ended(call: Call[Any]) -> VisionServeError:
+    return VisionServeError(f"{call.method} {call.path}: the stream ended without a result")
 
 
 def _transport_error(call: Call[Any], exc: httpx.TransportError) -> ConnectionFailed:
@@ -117,6 +153,32 @@ class VisionServe:
                 wait = self._retries.wait_after_status(response, attempt)
                 if wait is None:
                     return _parse(response, call.schema)
+            time.sleep(wait)
+            attempt += 1
+
+    def _stream(
+        self, call: Call[ExplainResponse], timeout: float | None, on_progress: ProgressCallback
+    ) -> ExplainResponse:
+        """Like ``_send``, for an NDJSON answer: retried only until the stream begins."""
+        attempt = 1
+        while True:
+            try:
+                with self._http.stream(
+                    call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
+                ) as response:
+                    if response.status_code == 200:
+                        result = _streamed_result(response.iter_lines(), on_progress)
+                        if result is None:
+                            raise _stream_ended(call)
+                        return result
+                    response.read()
+                    wait = self._retries.wait_after_status(response, attempt)
+                    if wait is None:
+                        return _parse(response, call.schema)  # raises the API's error
+            except httpx.TransportError as exc:
+                wait = self._retries.wait_after_error(exc, call.method, attempt)
+                if wait is None:
+                    raise _transport_error(call, exc) from exc
             time.sleep(wait)
             attempt += 1
 
@@ -232,11 +294,14 @@ class VisionServe:
         fidelity: bool | None = None,
         overlay: bool | None = None,
         options: Mapping[str, float | int | str] | None = None,
+        on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
     ) -> ExplainResponse:
         """Why the model decided: a map per method for a class, box, segment or text query.
 
         ``options`` carries method settings by name (steps, samples, patch, stride, masks...).
+        ``on_progress`` hears each method start and the batches of the long ones (occlusion,
+        RISE, Integrated Gradients...) while they run; the answer is the same.
         """
         call = calls.explain(
             image,
@@ -252,6 +317,8 @@ class VisionServe:
             overlay=overlay,
             **dict(options or {}),
         )
+        if on_progress is not None:
+            return self._stream(replace(call, path="/v1/explain/stream"), timeout, on_progress)
         return self._send(call, timeout)
 
     def models(
@@ -337,6 +404,33 @@ class AsyncVisionServe:
                 wait = self._retries.wait_after_status(response, attempt)
                 if wait is None:
                     return _parse(response, call.schema)
+            await asyncio.sleep(wait)
+            attempt += 1
+
+    async def _stream(
+        self, call: Call[ExplainResponse], timeout: float | None, on_progress: ProgressCallback
+    ) -> ExplainResponse:
+        """Like ``_send``, for an NDJSON answer: retried only until the stream begins."""
+        attempt = 1
+        while True:
+            try:
+                async with self._http.stream(
+                    call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
+                ) as response:
+                    if response.status_code == 200:
+                        async for line in response.aiter_lines():
+                            result = _streamed_result([line], on_progress)
+                            if result is not None:
+                                return result
+                        raise _stream_ended(call)
+                    await response.aread()
+                    wait = self._retries.wait_after_status(response, attempt)
+                    if wait is None:
+                        return _parse(response, call.schema)
+            except httpx.TransportError as exc:
+                wait = self._retries.wait_after_error(exc, call.method, attempt)
+                if wait is None:
+                    raise _transport_error(call, exc) from exc
             await asyncio.sleep(wait)
             attempt += 1
 
@@ -452,11 +546,14 @@ class AsyncVisionServe:
         fidelity: bool | None = None,
         overlay: bool | None = None,
         options: Mapping[str, float | int | str] | None = None,
+        on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
     ) -> ExplainResponse:
         """Why the model decided: a map per method for a class, box, segment or text query.
 
         ``options`` carries method settings by name (steps, samples, patch, stride, masks...).
+        ``on_progress`` hears each method start and the batches of the long ones (occlusion,
+        RISE, Integrated Gradients...) while they run; the answer is the same.
         """
         call = calls.explain(
             image,
@@ -472,6 +569,8 @@ class AsyncVisionServe:
             overlay=overlay,
             **dict(options or {}),
         )
+        if on_progress is not None:
+            return await self._stream(replace(call, path="/v1/explain/stream"), timeout, on_progress)
         return await self._send(call, timeout)
 
     async def models(

@@ -429,4 +429,9 @@ class ErrorEvent(_Schema):
     """The last line of a stream that failed after it began (the status was already 200)."""
 
     event: Literal["error"] = "error"
+    status: int = Field(ge=400, le=599, description="The HTTP status the error would have had.")
     error: ErrorDetail
+
+
+StreamEvent = Annotated[ProgressEvent | ExplainResultEvent | ErrorEvent, Field(discriminator="event")]
+"""Any line of a streamed answer."""

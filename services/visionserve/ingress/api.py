@@ -224,11 +224,11 @@ async def _stream_events(
 
 
 def _error_line(exc: BaseException, request_id: str) -> bytes:
-    _, code, message = describe_error(exc)
+    status, code, message = describe_error(exc)
     if code == "internal":
         logger.exception("stream %s failed", request_id, exc_info=exc)
     note_error(code)
-    event = ErrorEvent(error=ErrorDetail(code=code, message=message, request_id=request_id))
+    event = ErrorEvent(status=status, error=ErrorDetail(code=code, message=message, request_id=request_id))
     return event.model_dump_json().encode() + b"\n"
 
 
