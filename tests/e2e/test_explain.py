@@ -159,6 +159,23 @@ def test_segmentation_clip_and_user_models_are_explained(zoo: str) -> None:
     }
 
 
+def test_a_zero_shot_label_is_explained_through_the_same_prompts(zoo: str) -> None:
+    files = [("images", ("c.png", image_bytes("chelsea.png")))]
+    labels = {"labels": ["a tabby cat", "a rocket"]}
+    scores = httpx.post(f"{zoo}/v1/zero-shot", files=files, data=labels, timeout=120).json()
+    similarity = {s["label"]: s["similarity"] for s in scores["results"][0]["scores"]}
+    by_label = _explain(zoo, "chelsea.png", model="clip", methods=["gradcam"], target_label="a tabby cat")
+    assert by_label.status_code == 200, by_label.text
+    target = ExplainResponse.model_validate_json(by_label.content).results[0].target
+    assert (target.kind, target.label, target.text) == ("text", "a tabby cat", None)
+    assert abs(target.score - similarity["a tabby cat"]) < 1e-4
+    both = _explain(
+        zoo, "chelsea.png", model="clip", methods=["gradcam"], target_label="a cat", target_text="a cat"
+    )
+    assert both.status_code == 422
+    assert "one of them" in both.json()["error"]["message"]
+
+
 def test_concurrent_explanations_of_one_model_do_not_mix(service: str) -> None:
     from concurrent.futures import ThreadPoolExecutor
 

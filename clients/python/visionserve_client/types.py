@@ -139,7 +139,11 @@ class ExplainRequest(_Schema):
     model: str | None = Field(default=None, description="Model name; default: the first classifier.")
     methods: list[ExplainMethod] = Field(min_length=1, max_length=11, description="Methods to run.")
     target_class: int | None = Field(default=None, ge=0, description="Class index (default: top-1).")
-    target_label: str | None = Field(default=None, description="Class by label instead of index.")
+    target_label: str | None = Field(
+        default=None,
+        description="Class by label instead of index; CLIP: a zero-shot label, embedded through the "
+        "model's prompt templates as /v1/zero-shot embeds it.",
+    )
     target_text: str | None = Field(default=None, description="CLIP: the text query to explain.")
     target_box_index: int | None = Field(
         default=None, ge=0, description="Detectors: index in the model's /v1/detect answer (default 0)."
@@ -414,8 +418,14 @@ class ProgressEvent(_Schema):
     stage: str = Field(description="What runs now: an explanation method.")
     stage_index: int | None = Field(default=None, ge=0, description="Its place among the stages.")
     stages: int = Field(ge=0, description="How many stages the request has.")
-    done: int = Field(ge=0, description="Batches of the stage done (0 when it starts).")
-    total: int = Field(ge=1, description="Batches the stage takes (1 for a single pass).")
+    done: int = Field(
+        ge=0, description="Inputs of the stage done (0 when it starts), counted after each batch."
+    )
+    total: int = Field(
+        ge=1,
+        description="Inputs the stage runs: occlusion windows, RISE masks, SmoothGrad samples, "
+        "Integrated Gradients points, Score-CAM channels; 1 for a single pass.",
+    )
 
 
 class ExplainResultEvent(_Schema):

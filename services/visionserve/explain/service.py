@@ -122,14 +122,7 @@ class ExplainableModel:
         if task == "detection":
             return self._box_target(x, item, params)
         if task == "clip":
-            if not params.target_text:
-                raise Unprocessable("explaining a CLIP model needs target_text, the query to explain")
-            self.engine.check_texts([params.target_text])
-            embedding = torch.from_numpy(self.engine.encode_texts([params.target_text])[0])
-            target: Target = Cosine(embedding)
-            return target, ExplainTarget(
-                kind="text", text=params.target_text, score=float(target(self.forward(x))[0])
-            )
+            return self._text_target(x, params)
         with torch.no_grad():
             output = self.forward(x)
         index = self._class_index(params, labels, output)
@@ -145,6 +138,28 @@ class ExplainableModel:
         target = SegmentationClass(index, mask)
         score = float(target(output)[0])
         return target, ExplainTarget(kind="segmentation_class", index=index, label=labels[index], score=score)
+
+    def _text_target(self, x: torch.Tensor, params: ExplainParams) -> tuple[Target, ExplainTarget]:
+        """A text query as given (target_text), or a zero-shot label (target_label) through the
+        model's prompt templates, averaged as /v1/zero-shot does: then the explained cosine is
+        the similarity that zero-shot reported for the label."""
+        if params.target_text and params.target_label is None:
+            prompts = [params.target_text]
+        elif params.target_label and params.target_text is None:
+            prompts = [t.replace("{}", params.target_label) for t in self.engine.cfg.defaults.templates]
+        else:
+            raise Unprocessable(
+                "explaining a CLIP model needs target_text (a query, as written) or target_label "
+                "(a zero-shot label, through the model's prompt templates), one of them"
+            )
+        self.engine.check_texts(prompts)
+        mean = self.engine.encode_texts(prompts).mean(axis=0)
+        embedding = torch.from_numpy(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        target: Target = Cosine(embedding)
+        score = float(target(self.forward(x))[0])
+        return target, ExplainTarget(
+            kind="text", text=params.target_text, label=params.target_label, score=score
+        )
 
     def _class_index(self, params: ExplainParams, labels: list[str], output: Any) -> int:
         if params.target_label is not None:
