@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -89,3 +92,29 @@ def zoo(service: str, service_host: str, settings: Settings) -> str:
     )
     # With direct ingress the second application's replica serves on a port of its own.
     return f"{service_host}:{port}/zoo" if port else f"{service}/zoo"
+
+
+TEST_OUTPUT = Path(os.environ.get("VISIONSERVE_TEST_OUTPUT", ROOT / "test-output"))
+"""Artifacts a person may want after a run (the audit page's screenshots)."""
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Headless Chromium from the system (scripts/install-chromium), driven by Selenium through
+    the matching system chromedriver: no browser or driver is downloaded."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if chromium is None or driver is None:
+        pytest.fail("chromium and chromedriver are needed: scripts/install-chromium installs them")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,800"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    session = webdriver.Chrome(options=options, service=Service(executable_path=driver))
+    try:
+        yield session
+    finally:
+        session.quit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import grpc
 import httpx
@@ -77,6 +78,7 @@ def test_only_health_answers_without_a_key(secured: tuple[str, str]) -> None:
     url, _ = secured
     assert httpx.get(f"{url}/healthz").status_code == 200
     assert httpx.get(f"{url}/readyz", timeout=30).status_code == 200
+    assert httpx.get(f"{url}/ui", timeout=30).status_code == 200  # the page holds no data: it asks for a key
     for method, path in [
         ("GET", "/v1/models"),
         ("GET", "/v1/models/efficientnet-lite0"),
@@ -84,6 +86,7 @@ def test_only_health_answers_without_a_key(secured: tuple[str, str]) -> None:
         ("GET", "/openapi.json"),
         ("POST", "/v1/classify"),
         ("POST", "/v1/explain"),
+        ("POST", "/v1/explain/stream"),
         ("POST", "/v2/models/efficientnet-lite0/infer"),
         ("GET", "/no/such/route"),
     ]:
@@ -144,3 +147,50 @@ def test_grpc_keys_in_metadata(secured: tuple[str, str]) -> None:
     assert answer.results[0].classes
     models = stub.ListModels(pb.ListModelsRequest(), timeout=30, metadata=[("x-api-key", READ)])
     assert [m.name for m in models.models] == ["efficientnet-lite0"]
+
+
+def test_the_audit_page_asks_for_a_key_and_shows_what_it_may_not_do(
+    secured: tuple[str, str], browser: Any
+) -> None:
+    """Under a route prefix (/secured): the page's relative URLs reach this application."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from tests.helpers import IMAGES
+
+    url, _ = secured
+    wait = WebDriverWait(browser, 60, poll_frequency=0.2)
+    browser.set_window_size(1280, 800)
+    browser.get(f"{url}/ui")
+    browser.execute_script("sessionStorage.clear()")
+    browser.refresh()
+    form = wait.until(
+        lambda b: (
+            b.find_element(By.ID, "key-form") if b.find_element(By.ID, "key-form").is_displayed() else None
+        )
+    )
+    error = browser.find_element(By.ID, "error")
+    assert error.text.startswith("unauthorized: an API key is required")
+
+    def use_key(key: str) -> None:
+        browser.find_element(By.ID, "key").send_keys(key)
+        form.find_element(By.TAG_NAME, "button").click()
+
+    use_key("k-not-a-key-0000")
+    wait.until(lambda b: "the API key is not valid" in b.find_element(By.ID, "error").text)
+    assert form.is_displayed()
+    use_key(APP_KEY)
+    wait.until(lambda b: b.find_element(By.ID, "model").is_enabled())
+    assert not form.is_displayed()
+    assert "k-app" not in browser.page_source  # the key is not written into the page
+    browser.find_element(By.ID, "file").send_keys(str(IMAGES / "chelsea.png"))
+    browser.find_element(By.ID, "predict").click()
+    top = wait.until(lambda b: b.find_elements(By.CSS_SELECTOR, "#targets button"))[0]
+    top.click()
+    browser.find_element(By.ID, "explain").click()
+    wait.until(lambda b: b.find_element(By.ID, "error").is_displayed())
+    assert (
+        "forbidden: the API key 'app' does not allow 'explain'" in browser.find_element(By.ID, "error").text
+    )
+    assert browser.find_element(By.ID, "key-form").is_displayed()  # a chance to use another key
+    browser.execute_script("sessionStorage.clear()")

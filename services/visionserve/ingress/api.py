@@ -40,7 +40,7 @@ from visionserve.errors import (
 )
 from visionserve.explain.cost import forward_passes
 from visionserve.explain.support import supported_methods
-from visionserve.ingress import oip
+from visionserve.ingress import oip, ui
 from visionserve.ingress.admission import AdmissionControl, ShedWhenFull
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
 from visionserve.ingress.errors import EXPECTED_ERRORS, describe_error, error_response, to_response
@@ -513,6 +513,15 @@ class Ingress(GrpcMethods):
     @app.get("/v1/models/{name}", response_model=ModelInfo)
     async def model(self, name: str) -> ModelInfo:
         return await self._info(self._entry(name))
+
+    @app.get("/ui", include_in_schema=False)
+    async def ui_page(self) -> Response:
+        """The audit page: predictions drawn on the image, explanations side by side."""
+        return ui.page()
+
+    @app.get("/ui/{asset}", include_in_schema=False)
+    async def ui_asset(self, asset: str) -> Response:
+        return ui.asset(asset)
 
     @app.get("/healthz", response_model=Health)
     async def healthz(self) -> Health:

@@ -3,7 +3,7 @@
 A key travels as ``Authorization: Bearer KEY`` or ``X-API-Key: KEY`` (gRPC: the same names as
 metadata). The service keeps only sha256 digests of keys, so a leaked config leaks no key, and
 never logs a key: a request is known by the key's name. With no key configured every endpoint
-is open; with keys, only the health endpoints are.
+is open; with keys, only the health endpoints and the audit page's files are.
 
 Scopes: ``read`` (model lists and metadata, the API docs), ``predict`` (classify, detect,
 segment, embeddings, zero-shot, OIP inference), ``explain``. A missing or unknown key is 401,
@@ -23,7 +23,8 @@ from pydantic import TypeAdapter
 from visionserve.config import ApiKey, AuthConfig, Scope
 from visionserve.errors import ConfigError, Forbidden, Unauthorized
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready"})
+# The audit page's files hold no data: the page asks for a key and sends it with its API calls.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/ui", "/ui/{asset}"})
 _PREDICT = frozenset(
     {
         "/v1/classify", "/v1/detect", "/v1/segment", "/v1/embed/image", "/v1/embed/text",

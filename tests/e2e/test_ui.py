@@ -1,0 +1,259 @@
+"""The audit page in a real headless Chromium against the real service.
+
+Screenshots of each step are kept under test-output/ui/ (VISIONSERVE_TEST_OUTPUT).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.conftest import TEST_OUTPUT
+from tests.helpers import DOG_BIKE_CAR, IMAGES
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = TEST_OUTPUT / "ui"
+
+# Records every status text a method's card shows, so a test can see progress that came and went.
+RECORD_STATUS = """
+window.statusSeen = [];
+new MutationObserver(() => {
+  for (const el of document.querySelectorAll('#views .view .time')) window.statusSeen.push(
+    el.closest('.view').dataset.method + ': ' + el.textContent);
+}).observe(document.getElementById('views'), {subtree: true, childList: true, characterData: true});
+"""
+# Distinct RGBA values in a canvas: a real map has many, a blank or failed one a single one.
+CANVAS_COLOURS = """
+const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, seen = new Set();
+for (let i = 0; i < d.length; i += 4 * 97) seen.add(d.slice(i, i + 4).join());
+return [c.width, c.height, seen.size];
+"""
+
+
+def _shot(browser: Any, name: str) -> Path:
+    """The whole page, not only the window: the window grows to the page for the picture."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    path = SHOTS / f"{name}.png"
+    size = browser.get_window_size()
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(size["width"], max(size["height"], height + 100))
+    try:
+        browser.save_screenshot(str(path))
+    finally:
+        browser.set_window_size(size["width"], size["height"])
+    return path
+
+
+def _wait(browser: Any, condition: Callable[[Any], Any], seconds: float = 60) -> Any:
+    return WebDriverWait(browser, seconds, poll_frequency=0.2).until(condition)
+
+
+def _open(browser: Any, url: str) -> None:
+    browser.set_window_size(1280, 800)
+    browser.get(f"{url}/ui")
+    _wait(browser, lambda b: b.find_element(By.ID, "model").is_enabled())
+    assert not browser.find_element(By.ID, "key-form").is_displayed()  # this service asks for no key
+
+
+def _upload_and_predict(browser: Any, model: str, image: Path, threshold: str = "") -> None:
+    Select(browser.find_element(By.ID, "model")).select_by_value(model)
+    if threshold:
+        browser.find_element(By.ID, "score-threshold").send_keys(threshold)
+    browser.find_element(By.ID, "file").send_keys(str(image))
+    browser.find_element(By.ID, "predict").click()
+
+
+def _only(browser: Any, method: str) -> None:
+    """Tick one method and no other, by keyboard."""
+    for box in browser.find_elements(By.CSS_SELECTOR, "#methods input"):
+        if box.is_selected() != (box.get_attribute("value") == method):
+            box.send_keys(Keys.SPACE)
+
+
+def _console_errors(browser: Any) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def test_the_page_is_self_contained_and_open(service: str) -> None:
+    page = httpx.get(f"{service}/ui", timeout=30)
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    policy = page.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "connect-src 'self'" in policy
+    assert not re.search(r"(src|href)=\"(https?:)?//", page.text)  # nothing from elsewhere
+    for asset, kind in [("app.js", "text/javascript"), ("app.css", "text/css")]:
+        answer = httpx.get(f"{service}/ui/{asset}", timeout=30)
+        assert answer.status_code == 200
+        assert answer.headers["content-type"].startswith(kind)
+        assert "http://" not in answer.text.replace("http://www.w3.org/2000/svg", "")
+        assert "https://" not in answer.text
+    slashed = httpx.get(f"{service}/ui/", timeout=30, follow_redirects=True)
+    assert slashed.status_code == 200
+    assert str(slashed.url).endswith("/ui")  # relative asset URLs resolve from /ui only
+    missing = httpx.get(f"{service}/ui/../config.yaml", timeout=30)
+    assert missing.status_code == 404
+    assert httpx.get(f"{service}/ui/secrets.txt", timeout=30).json()["error"]["code"] == "not_found"
+
+
+def test_detect_then_explain_the_dog_box_with_occlusion(service: str, browser: Any, tmp_path: Path) -> None:
+    _open(browser, service)
+    _upload_and_predict(browser, "yolox-nano", IMAGES / "dog_bike_car.jpg", threshold="0.5")
+    boxes = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#marks .box"))
+    labels = sorted(box.get_attribute("data-label") for box in boxes)
+    assert labels == ["bicycle", "car", "dog"], [box.text for box in boxes]
+    drawn = {box.get_attribute("data-label"): box.text for box in boxes}
+    assert all(text.startswith(label) for label, text in drawn.items())  # label and score drawn
+    version = browser.find_element(By.CSS_SELECTOR, "#prediction-cite dd[data-field=model_version]").text
+    assert re.fullmatch(r"[0-9a-f]{64}", version)
+    assert browser.find_element(By.CSS_SELECTOR, "#prediction-cite dd[data-field=request_id]").text
+    _shot(browser, "1-detections")
+
+    dog = next(box for box in boxes if box.get_attribute("data-label") == "dog")
+    dog.click()
+    _wait(browser, lambda b: b.find_element(By.ID, "explanation").is_displayed())
+    assert browser.find_element(By.ID, "target-desc").text.startswith("dog: score 0.")
+    offered = [el.get_attribute("value") for el in browser.find_elements(By.CSS_SELECTOR, "#methods input")]
+    assert offered == ["occlusion", "rise"]  # an ONNX detector: gradient-free methods only
+    ticked = [
+        el.get_attribute("value") for el in browser.find_elements(By.CSS_SELECTOR, "#methods input:checked")
+    ]
+    assert ticked == ["occlusion"]
+    browser.find_element(By.TAG_NAME, "details").click()
+    browser.find_element(By.ID, "opt-stride").send_keys("32")  # 169 windows: a few batches, quickly
+    browser.execute_script(RECORD_STATUS)
+    browser.find_element(By.ID, "explain").click()
+
+    card = "#views .view[data-method=occlusion]"
+    heat = _wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, f"{card} canvas.heat"), seconds=240)
+    width, height, colours = browser.execute_script(CANVAS_COLOURS, heat)
+    assert (width, height) == (768, 576)  # the map at the original image's size
+    assert colours > 20
+    seen = browser.execute_script("return window.statusSeen")
+    assert any(re.fullmatch(r"occlusion: ([1-9]\d*) / 169 windows", s) for s in seen), seen
+    assert re.fullmatch(r"\d+\.\d\d s", browser.find_element(By.CSS_SELECTOR, f"{card} .time").text)
+    desc = browser.find_element(By.ID, "target-desc").text
+    assert desc.startswith("dog box [")
+    x1 = DOG_BIKE_CAR["dog"][0]
+    assert abs(int(desc.split("[")[1].split(",")[0]) - x1) < 40
+    assert "explained score 1." in desc  # IoU with the chosen box (about 1) + the confidence
+    links = browser.find_elements(By.CSS_SELECTOR, f"{card} .downloads a")
+    assert [a.text for a in links] == ["overlay PNG", "JSON"]
+    assert links[1].get_attribute("href").startswith("blob:")
+    scale = browser.find_element(By.CSS_SELECTOR, f"{card} .scale").text
+    assert len(scale.split()) == 2  # the colour scale's two ends
+    _shot(browser, "2-occlusion-of-the-dog")
+
+    # The overlay downloads as a PNG at the image's size: the photo with the map on it.
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+    )
+    links[0].click()
+    png = _wait(browser, lambda b: next(downloads.glob("*.png"), None), seconds=30)
+    assert png.name.endswith("-occlusion.png")
+    with Image.open(png) as overlay:
+        assert overlay.size == (768, 576)
+        photo = np.asarray(Image.open(IMAGES / "dog_bike_car.jpg").convert("RGB"), dtype=float)
+        difference = np.abs(np.asarray(overlay.convert("RGB"), dtype=float) - photo).mean()
+        assert 2 < difference < 120  # the map is on the photo, and the photo still shows
+
+    # The opacity slider moves the overlay.
+    slider = browser.find_element(By.ID, "opacity")
+    slider.send_keys(Keys.END)
+    assert heat.value_of_css_property("opacity") == "1"
+
+    # A file that is not an image: the API's own message, not a blank page.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("these are not pixels")
+    browser.find_element(By.ID, "file").send_keys(str(notes))
+    browser.find_element(By.ID, "predict").click()
+    error = _wait(
+        browser,
+        lambda b: b.find_element(By.ID, "error") if b.find_element(By.ID, "error").is_displayed() else None,
+    )
+    assert error.text.startswith("invalid_image: ")
+    assert "request_id: " in error.text
+    assert not browser.find_element(By.ID, "prediction").is_displayed()
+    _shot(browser, "3-not-an-image")
+    assert _console_errors(browser) == [] or all("400" in e for e in _console_errors(browser))
+
+
+def test_classify_then_gradcam_by_keyboard_on_a_narrow_window(service: str, browser: Any) -> None:
+    _open(browser, service)
+    browser.set_window_size(420, 900)
+    _upload_and_predict(browser, "efficientnet-lite0", IMAGES / "chelsea.png")
+    classes = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#targets button"))
+    assert len(classes) == 5
+    assert "cat" in classes[0].text.lower()
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    # Keyboard only: focus the top class, choose it, keep only Grad-CAM, explain.
+    classes[0].send_keys(Keys.ENTER)
+    _wait(browser, lambda b: b.find_element(By.ID, "explanation").is_displayed())
+    assert classes[0].get_attribute("aria-pressed") == "true"
+    _only(browser, "gradcam")
+    browser.find_element(By.ID, "explain").send_keys(Keys.ENTER)
+    card = "#views .view[data-method=gradcam]"
+    heat = _wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, f"{card} canvas.heat"), seconds=120)
+    assert browser.execute_script(CANVAS_COLOURS, heat)[2] > 20
+    assert "layer _avg_pooling.input" in browser.find_element(By.CSS_SELECTOR, f"{card} .meta").text
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#views .view")) == 1
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    _shot(browser, "4-gradcam-narrow")
+
+
+def test_segmentation_masks_with_a_legend(service: str, browser: Any) -> None:
+    _open(browser, service)
+    _upload_and_predict(browser, "selfie-segmentation", IMAGES / "astronaut.png")
+    legend = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#targets button"))
+    labels = [item.get_attribute("data-label") for item in legend]
+    assert "person" in labels
+    assert "% of pixels" in legend[labels.index("person")].text
+    width, height, colours = browser.execute_script(CANVAS_COLOURS, browser.find_element(By.ID, "masks"))
+    assert (width, height) == (512, 512)
+    assert colours >= 2  # the person's colour and the clear background at least
+    _shot(browser, "5-segmentation")
+
+
+def test_zero_shot_with_typed_labels_explains_a_text(zoo: str, browser: Any) -> None:
+    _open(browser, zoo)
+    Select(browser.find_element(By.ID, "model")).select_by_value("clip")
+    labels = browser.find_element(By.ID, "labels")
+    labels.clear()
+    labels.send_keys("a tabby cat, a red bicycle, an empty street")
+    browser.find_element(By.ID, "file").send_keys(str(IMAGES / "chelsea.png"))
+    browser.find_element(By.ID, "predict").click()
+    scores = _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#targets button"))
+    assert sorted(s.get_attribute("data-label") for s in scores) == [
+        "a red bicycle",
+        "a tabby cat",
+        "an empty street",
+    ]
+    next(s for s in scores if s.get_attribute("data-label") == "a tabby cat").click()
+    offered = [el.get_attribute("value") for el in browser.find_elements(By.CSS_SELECTOR, "#methods input")]
+    assert "gradcam" in offered
+    _only(browser, "gradcam")
+    browser.find_element(By.ID, "explain").click()
+    heat = _wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#views canvas.heat"), seconds=120)
+    assert browser.execute_script(CANVAS_COLOURS, heat)[2] > 20
+    desc = browser.find_element(By.ID, "target-desc").text
+    assert desc.startswith('"a tabby cat" through the model\'s prompt templates: explained score ')
+    assert "cosine similarity" in desc
+    # The explained number is the similarity the prediction showed for that label.
+    shown = next(s for s in scores if s.get_attribute("data-label") == "a tabby cat").text
+    predicted = float(re.search(r"cosine (-?[\d.]+)", shown).group(1))
+    explained = float(re.search(r"explained score (-?[\d.]+)", desc).group(1))
+    assert abs(predicted - explained) < 0.002
+    _shot(browser, "6-zero-shot-text")
