@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import image_bytes
-from visionserve_client.types import ErrorEvent, ExplainResponse, ExplainResultEvent, ProgressEvent
+from visionserve_client.types import ExplainResponse, ExplainResultEvent, ProgressEvent
 
 pytestmark = pytest.mark.e2e
 
@@ -104,10 +104,3 @@ def test_closing_the_stream_cancels_the_work(service: str) -> None:
     quick = httpx.post(f"{service}/v1/explain", files=files, data={"methods": "saliency"}, timeout=300)
     assert quick.status_code == 200, quick.text
     assert time.monotonic() - abandoned < 20 * batch_s
-
-
-def test_error_event_schema_is_the_error_body() -> None:
-    event = ErrorEvent.model_validate(
-        {"event": "error", "error": {"code": "timeout", "message": "m", "request_id": "r"}}
-    )
-    assert event.error.code == "timeout"

@@ -257,3 +257,27 @@ def test_zero_shot_with_typed_labels_explains_a_text(zoo: str, browser: Any) -> 
     explained = float(re.search(r"explained score (-?[\d.]+)", desc).group(1))
     assert abs(predicted - explained) < 0.002
     _shot(browser, "6-zero-shot-text")
+
+
+def test_a_long_occlusion_shows_progress_and_can_be_cancelled(service: str, browser: Any) -> None:
+    _open(browser, service)
+    _upload_and_predict(browser, "efficientnet-lite0", IMAGES / "chelsea.png")
+    _wait(browser, lambda b: b.find_elements(By.CSS_SELECTOR, "#targets button"))[0].click()
+    _only(browser, "occlusion")
+    browser.find_element(By.TAG_NAME, "details").click()
+    browser.find_element(By.ID, "opt-patch").send_keys("8")
+    browser.find_element(By.ID, "opt-stride").send_keys("4")  # 3025 windows: tens of seconds here
+    browser.find_element(By.ID, "explain").click()
+    card = "#views .view[data-method=occlusion]"
+    status = browser.find_element(By.CSS_SELECTOR, f"{card} .time")
+    _wait(browser, lambda b: re.fullmatch(r"[1-9]\d* / 3025 windows", status.text))
+    assert browser.find_element(By.CSS_SELECTOR, f"{card} progress").get_attribute("max") == "3025"
+    _shot(browser, "7-occlusion-in-progress")
+    browser.find_element(By.ID, "cancel").click()
+    _wait(browser, lambda b: status.text == "cancelled", seconds=10)
+    assert browser.find_element(By.ID, "explain").is_enabled()
+    assert not browser.find_element(By.ID, "error").is_displayed()  # cancelling is not an error
+    # The explainer took the next request at once: the cancelled work stopped at its next batch.
+    _only(browser, "gradcam")
+    browser.find_element(By.ID, "explain").click()
+    _wait(browser, lambda b: b.find_element(By.CSS_SELECTOR, "#views canvas.heat"), seconds=15)
