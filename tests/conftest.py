@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import socket
@@ -26,11 +27,12 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def settings() -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     found = Settings.from_env()
     if not found.model_dirs:
         pytest.fail("VISIONSERVE_MODEL_DIR must name the folder with yolox_nano.onnx and the label files")
-    return found
+    # What the service keeps (reference sets) goes to this session's own folder, not the home.
+    return dataclasses.replace(found, data_dir=tmp_path_factory.mktemp("visionserve-data"))
 
 
 @pytest.fixture(scope="session")

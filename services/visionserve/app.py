@@ -78,7 +78,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
             )
             .bind(p, config.limits, handles[p.detector], handles[p.segmenter])
         )
-    explainer = _explainer(config, model_dirs, str(settings.cache_dir))
+    explainer = _explainer(config, model_dirs, str(settings.cache_dir), str(settings.data_dir))
     ingress = Ingress.options(
         name="ingress",
         max_ongoing_requests=config.ingress.max_ongoing_requests,
@@ -98,7 +98,9 @@ def explainable(config: ServiceConfig) -> list[ModelConfig]:
     ]
 
 
-def _explainer(config: ServiceConfig, model_dirs: list[str], cache_dir: str) -> Application | None:
+def _explainer(
+    config: ServiceConfig, model_dirs: list[str], cache_dir: str, data_dir: str
+) -> Application | None:
     e = config.explainer
     models = explainable(config)
     if not e.enabled or not models:
@@ -113,7 +115,9 @@ def _explainer(config: ServiceConfig, model_dirs: list[str], cache_dir: str) -> 
             graceful_shutdown_timeout_s=_drain_s(config.limits.explain_timeout_s),
             **replica_options(e),
         )
-        .bind(e, models, config.limits, model_dirs, cache_dir, config.metrics)
+        .bind(
+            e, models, config.limits, model_dirs, cache_dir, config.metrics, e.understand.data_dir or data_dir
+        )
     )
 
 

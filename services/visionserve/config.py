@@ -466,6 +466,32 @@ class MetricsConfig(_Strict):
     )
 
 
+class UnderstandConfig(_Strict):
+    """The model-understanding views (/v1/understand/...), served by the explanation deployment."""
+
+    data_dir: str | None = Field(
+        default=None,
+        description="Where reference image sets are kept; none: VISIONSERVE_DATA_DIR, or "
+        "~/.local/share/visionserve. Every explainer replica must see the same folder.",
+    )
+    folder_roots: list[str] = Field(
+        default_factory=list,
+        description="Server folders (and their subfolders) a reference set may be imported from; "
+        "none: sets come from uploads only.",
+    )
+    max_reference_images: int = Field(default=2000, ge=1, le=100_000)
+    exact_search_limit: int = Field(
+        default=5000, ge=1, description="Sets up to this size are searched exactly; larger ones by HNSW."
+    )
+    max_neighbours: int = Field(default=100, ge=1, le=10_000)
+    max_steps: int = Field(
+        default=1000, ge=1, le=100_000, description="Steps of class-model, inversion, DeepDream."
+    )
+    max_image_side: int = Field(
+        default=512, ge=32, le=4096, description="Largest side DeepDream and inversion work at, in pixels."
+    )
+
+
 class ExplainerConfig(ReplicaConfig):
     """The explanation deployment: its own replicas (scaled on their own) and copies of the models."""
 
@@ -474,6 +500,7 @@ class ExplainerConfig(ReplicaConfig):
     max_ongoing_requests: int = Field(default=8, ge=1)
     max_queued_requests: int = Field(default=32, ge=-1)
     threads: int = Field(default=1, ge=1, le=16, description="Explanations run at once per replica.")
+    understand: UnderstandConfig = UnderstandConfig()
     cpu_priority: Literal["normal", "low", "idle"] = Field(
         default="idle",
         description=(

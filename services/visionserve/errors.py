@@ -8,6 +8,7 @@
     ├── Unauthorized                 401 unauthorized
     ├── Forbidden                    403 forbidden
     ├── ModelNotFound                404 model_not_found
+    ├── ReferenceSetNotFound         404 reference_set_not_found
     ├── PayloadTooLarge              413 payload_too_large
     │   ├── TooManyImages            413 too_many_images
     │   ├── ImageTooLarge            413 image_too_large
@@ -72,6 +73,10 @@ class Forbidden(ServiceError):
 
 class ModelNotFound(ServiceError):
     status, code = 404, "model_not_found"
+
+
+class ReferenceSetNotFound(ServiceError):
+    status, code = 404, "reference_set_not_found"
 
 
 class PayloadTooLarge(ServiceError):

@@ -17,6 +17,8 @@ class Settings:
     """VISIONSERVE_MODEL_DIR: colon-separated folders searched for model files first."""
     cache_dir: Path
     """VISIONSERVE_CACHE_DIR: verified downloads, by sha256 (default ~/.cache/visionserve)."""
+    data_dir: Path = Path.home() / ".local" / "share" / "visionserve"
+    """VISIONSERVE_DATA_DIR: what the service keeps (reference image sets)."""
     direct_ingress: bool = True
     """VISIONSERVE_DIRECT_INGRESS: 0 sends HTTP through Ray's proxy instead (see visionserve.local)."""
 
@@ -27,5 +29,10 @@ class Settings:
         return cls(
             model_dirs=tuple(Path(d).expanduser().resolve() for d in dirs.split(":") if d),
             cache_dir=Path(cache).expanduser().resolve(),
+            data_dir=Path(
+                os.environ.get("VISIONSERVE_DATA_DIR") or Path.home() / ".local" / "share" / "visionserve"
+            )
+            .expanduser()
+            .resolve(),
             direct_ingress=os.environ.get("VISIONSERVE_DIRECT_INGRESS", "1") != "0",
         )

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +19,14 @@ from visionserve.config import ExplainerConfig, LimitsConfig, MetricsConfig, Mod
 from visionserve.deployments.logs import quiet_expected_errors
 from visionserve.deployments.priority import lower_priority
 from visionserve.engine import ModelEngine
-from visionserve.errors import ModelUnavailable, Unprocessable
+from visionserve.errors import Forbidden, ModelUnavailable, Unprocessable
 from visionserve.explain.progress import Progress, ProgressEvents
 from visionserve.explain.service import ExplainableModel
 from visionserve.metrics import ExplainerMetrics
 from visionserve.outputs import PredictOutput
+from visionserve.settings import Settings
+from visionserve.understand.refsets import ReferenceSet, ReferenceSets
+from visionserve.understand.views import Understanding
 
 logger = logging.getLogger("visionserve")
 
@@ -36,6 +40,7 @@ class ExplainerDeployment:
         model_dirs: list[str],
         cache_dir: str,
         metrics: MetricsConfig | None = None,
+        data_dir: str | None = None,
     ) -> None:
         quiet_expected_errors()
         self._limits = limits
@@ -55,6 +60,17 @@ class ExplainerDeployment:
             except Exception as exc:  # one model failing to load must not hide the others
                 self._errors[model.name] = f"{type(exc).__name__}: {exc}"
                 logger.error("explainer could not load %s: %s", model.name, self._errors[model.name])
+        self._understand = cfg.understand
+        self._sets = ReferenceSets(
+            Path(data_dir or Settings.from_env().data_dir),
+            cfg.understand.max_reference_images,
+            limits.max_image_pixels,
+        )
+        self._understanding = {
+            name: Understanding(model, self._sets, cfg.understand)
+            for name, model in self._models.items()
+            if model.module is not None
+        }
         priority = (cfg.cpu_priority,)
         self._pool = ThreadPoolExecutor(
             cfg.threads, thread_name_prefix="explain", initializer=lower_priority, initargs=priority
@@ -90,36 +106,112 @@ class ExplainerDeployment:
 
     async def explain(self, name: str, images: list[bytes], raw_params: dict[str, Any]) -> PredictOutput:
         model = self._loaded(name, images)
-        progress = Progress()
-        loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(
-            self._pool, lambda: self._explain(name, model, images[0], raw_params, progress)
-        )
-        try:
-            return await work
-        finally:
-            progress.cancel()  # a caller that gave up (timeout, disconnect) frees the thread
+        return await self._run(lambda progress: self._explain(name, model, images[0], raw_params, progress))
 
     async def explain_stream(
         self, name: str, images: list[bytes], raw_params: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any] | PredictOutput]:
-        """Progress events as dicts while the methods run, then the PredictOutput.
-
-        Nothing is yielded before the request has been checked and the image decoded, so the
-        caller can still answer a bad request with its 4xx. Closing the stream cancels the work
-        at its next batch."""
+        """Progress events as dicts while the methods run, then the PredictOutput."""
         model = self._loaded(name, images)
+        work = lambda progress: self._explain(name, model, images[0], raw_params, progress)  # noqa: E731
+        async for event in self._streamed(work, raw_params.get("methods", [])):
+            yield event
+
+    # ------------------------------------------------------------------ understanding views
+
+    async def understand(
+        self, view: str, name: str, images: list[bytes], raw: dict[str, Any]
+    ) -> PredictOutput:
+        return await self._run(self._view(view, name, images, raw))
+
+    async def understand_stream(
+        self, view: str, name: str, images: list[bytes], raw: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any] | PredictOutput]:
+        async for event in self._streamed(self._view(view, name, images, raw), []):
+            yield event
+
+    def _view(self, view: str, name: str, images: list[bytes], raw: dict[str, Any]) -> Work:
+        understanding = self._understanding.get(name)
+        if understanding is None:
+            why = self._errors.get(name) or "it is not a torch model: the views need its module"
+            raise Unprocessable(f"model {name} offers no understanding views: {why}")
+        pixels = self._limits.max_image_pixels
+
+        def one() -> bytes:
+            if len(images) != 1:
+                raise Unprocessable(f"this view takes exactly one image, got {len(images)}")
+            return images[0]
+
+        views: dict[str, Callable[[Progress], dict[str, Any]]] = {
+            "filters": lambda progress: understanding.filters(),
+            "neighbours": lambda progress: understanding.neighbours(images, raw, pixels, progress),
+            "map": lambda progress: understanding.feature_map(raw, pixels, progress),
+            "top_patches": lambda progress: understanding.top_patches(raw, pixels, progress),
+            "class_model": lambda progress: understanding.class_model(raw, progress),
+            "inversion": lambda progress: understanding.inversion(one(), raw, pixels, progress),
+            "deepdream": lambda progress: understanding.deepdream(one(), raw, pixels, progress),
+            "attention_rollout": lambda progress: understanding.attention_rollout(one(), raw, pixels),
+        }
+        if view not in views:
+            raise Unprocessable(f"unknown view {view!r}")
+        version = understanding.engine.version
+        return lambda progress: PredictOutput(model_version=version, results=[], fields=views[view](progress))
+
+    async def create_reference_set(
+        self, name: str, images: list[tuple[str, bytes]] | None, folder: str | None
+    ) -> dict[str, Any]:
+        if folder is not None:
+            path = self._importable(folder)
+            made = await self._run(lambda progress: self._sets.from_folder(name, path))
+        else:
+            made = await self._run(lambda progress: self._sets.create(name, images or []))
+        return describe_set(made)
+
+    def _importable(self, folder: str) -> Path:
+        path = Path(folder).expanduser().resolve()
+        roots = [Path(r).expanduser().resolve() for r in self._understand.folder_roots]
+        if not any(path == root or root in path.parents for root in roots):
+            allowed = ", ".join(map(str, roots)) or "none are configured (understand.folder_roots)"
+            raise Forbidden(f"{folder} is not under a folder sets may be imported from: {allowed}")
+        if not path.is_dir():
+            raise Unprocessable(f"{folder} is not a folder")
+        return path
+
+    async def reference_sets(self) -> list[dict[str, Any]]:
+        return [describe_set(s) for s in self._sets.list()]
+
+    async def reference_set(self, set_id: str) -> dict[str, Any]:
+        return describe_set(self._sets.get(set_id))
+
+    async def delete_reference_set(self, set_id: str) -> None:
+        self._sets.delete(set_id)
+
+    # ------------------------------------------------------------------ running work
+
+    async def _run(self, work: Work) -> Any:
+        """Work in the pool; a caller that gives up (timeout, disconnect) cancels it."""
+        progress = Progress()
+        work_done = asyncio.get_running_loop().run_in_executor(self._pool, lambda: work(progress))
+        try:
+            return await work_done
+        finally:
+            progress.cancel()
+
+    async def _streamed(self, work: Work, stages: list[str]) -> AsyncIterator[dict[str, Any] | PredictOutput]:
+        """Progress events as dicts while the work runs, then its result.
+
+        Nothing is yielded before the request has been checked and its image decoded (the work
+        begins its first stage after that), so the caller can still answer a bad request with
+        its 4xx. Closing the stream cancels the work at its next step."""
         loop = asyncio.get_running_loop()
         heard: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
         progress = Progress(lambda *event: loop.call_soon_threadsafe(heard.put_nowait, event))
-        work = loop.run_in_executor(
-            self._pool, lambda: self._explain(name, model, images[0], raw_params, progress)
-        )
-        events = ProgressEvents(raw_params.get("methods", []))
+        running = loop.run_in_executor(self._pool, lambda: work(progress))
+        events = ProgressEvents(stages)
         try:
-            while not work.done() or not heard.empty():
+            while not running.done() or not heard.empty():
                 waiter = asyncio.ensure_future(heard.get())
-                await asyncio.wait({waiter, work}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({waiter, running}, return_when=asyncio.FIRST_COMPLETED)
                 if not waiter.done():
                     waiter.cancel()
                     continue
@@ -128,8 +220,16 @@ class ExplainerDeployment:
                     pending.append(heard.get_nowait())
                 for event in events.worth_sending(pending, loop.time()):
                     yield event
-            yield work.result()
+            yield running.result()
         finally:
             progress.cancel()
-            if not work.done():  # cancelled: the thread stops at its next batch; nobody awaits it
-                work.add_done_callback(lambda done: done.exception())
+            if not running.done():  # cancelled: the thread stops at its next step; nobody awaits it
+                running.add_done_callback(lambda done: done.exception())
+
+
+Work = Callable[[Progress], Any]
+
+
+def describe_set(made: ReferenceSet) -> dict[str, Any]:
+    items = [{k: v for k, v in asdict(i).items() if k != "file"} for i in made.items]
+    return {"id": made.id, "name": made.name, "created": made.created, "count": len(items), "items": items}

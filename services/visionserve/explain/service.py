@@ -77,7 +77,8 @@ class ExplainableModel:
         self.module: torch.nn.Module | None = runner.module if isinstance(runner, TorchRunner) else None
         self.methods = supported_methods(cfg.task, self.module is not None, cfg.source.head)
         self.layer = default_layer(self.module) if self.module is not None else None
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        """Held by whatever runs the module with hooks: one explanation or view at a time."""
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.module is not None:
@@ -217,7 +218,7 @@ class ExplainableModel:
         x = torch.from_numpy(item.tensor)[None]
         for method in params.methods:
             METHODS[method].check(int(x.shape[2]), int(x.shape[3]), params.options)
-        with self._lock:
+        with self.lock:
             target, described = self._target(x, item, params)
             recorded: dict[str, Recorded] = {}  # CAM methods on one layer share one pass
             if max_passes is not None and "scorecam" in params.methods:

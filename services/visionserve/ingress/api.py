@@ -10,8 +10,8 @@ run time, after Serve has rewritten the class.
 import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -45,13 +45,24 @@ from visionserve.ingress.admission import AdmissionControl, ShedWhenFull
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
 from visionserve.ingress.errors import EXPECTED_ERRORS, describe_error, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
-from visionserve.ingress.requests import ParsedRequest, parse_json, parse_request
+from visionserve.ingress.requests import (
+    ParsedRequest,
+    b64_image,
+    check_images,
+    parse_json,
+    parse_request,
+    read_named_files,
+)
 from visionserve.metadata import describe_unreachable
 from visionserve.metrics import IngressMetrics, note_error, note_images, note_model
 from visionserve.outputs import PredictOutput
 from visionserve_client.types import (
     ClassifyRequest,
     ClassifyResponse,
+    ClassModelRequest,
+    ClassModelResponse,
+    DeepDreamRequest,
+    DeepDreamResponse,
     DetectRequest,
     DetectResponse,
     EmbedImageRequest,
@@ -63,13 +74,28 @@ from visionserve_client.types import (
     ExplainRequest,
     ExplainResponse,
     ExplainResultEvent,
+    FeatureMapRequest,
+    FeatureMapResponse,
+    FiltersResponse,
     Health,
+    InversionRequest,
+    InversionResponse,
     ModelInfo,
     ModelList,
+    NeighboursRequest,
+    NeighboursResponse,
     ProgressEvent,
     Readiness,
+    ReferenceSetInfo,
+    ReferenceSetList,
+    ReferenceSetRequest,
+    RolloutRequest,
+    RolloutResponse,
     SegmentRequest,
     SegmentResponse,
+    TopPatchesRequest,
+    TopPatchesResponse,
+    UnderstandResultEvent,
     ZeroShotRequest,
     ZeroShotResponse,
 )
@@ -193,12 +219,22 @@ def _body(request_id: str, model: ModelConfig | PipelineConfig, output: PredictO
     }
 
 
+def _understood(request_id: str, model: ModelConfig, output: PredictOutput) -> dict[str, Any]:
+    """An understanding view's response body: its fields, cited by request and model version."""
+    return {
+        "request_id": request_id,
+        "model": model.name,
+        "model_version": output.model_version,
+        **output.fields,
+    }
+
+
 async def _next(stream: Any) -> Any:
     return await stream.__anext__()
 
 
 async def _stream_events(
-    first: Any, stream: Any, request_id: str, model: ModelConfig | PipelineConfig, deadline: float
+    first: Any, stream: Any, request_id: str, deadline: float, result_line: Callable[[PredictOutput], bytes]
 ) -> AsyncIterator[bytes]:
     """The explainer's events as NDJSON lines. Failures after the 200 are sent as an error
     event (the status cannot change any more); a closed connection cancels the explainer."""
@@ -207,8 +243,7 @@ async def _stream_events(
     try:
         while True:
             if isinstance(item, PredictOutput):
-                response = ExplainResponse(**_body(request_id, model, item))
-                yield ExplainResultEvent(response=response).model_dump_json().encode() + b"\n"
+                yield result_line(item)
                 return
             yield ProgressEvent(request_id=request_id, **item).model_dump_json().encode() + b"\n"
             try:
@@ -318,8 +353,21 @@ class Ingress(GrpcMethods):
         deployment: DeploymentHandle | None = None,
     ) -> dict[str, Any]:
         """Call a replica; ``request`` is the HTTP request, or a request id (gRPC)."""
+        output = await self._ask(request, model, method, *args, deployment=deployment)
+        return _body(request if isinstance(request, str) else _request_id(request), model, output)
+
+    async def _ask(
+        self,
+        request: Request | str,
+        model: ModelConfig | PipelineConfig,
+        method: str,
+        *args: Any,
+        deployment: DeploymentHandle | None = None,
+    ) -> PredictOutput:
+        """The replica's output, bounded by the request's timeout, its refusals as our errors."""
         limits = self._config.limits
-        timeout = limits.explain_timeout_s if method == "explain" else limits.request_timeout_s
+        on_explainer = deployment is not None and deployment is self._explainer
+        timeout = limits.explain_timeout_s if on_explainer else limits.request_timeout_s
         handle = getattr(deployment or self._handles[model.name], method)
         admission_key = None if isinstance(request, str) else getattr(request.state, "admission_key", None)
         try:
@@ -342,7 +390,7 @@ class Ingress(GrpcMethods):
             raise
         if admission_key is not None:
             self._admission.served(admission_key)
-        return _body(request if isinstance(request, str) else _request_id(request), model, output)
+        return output
 
     async def _predict(
         self, request: Request, schema: type[Any], tasks: tuple[str, ...], **extra: Any
@@ -439,14 +487,31 @@ class Ingress(GrpcMethods):
         parsed = await parse_request(request, ExplainRequest, self._config.limits)
         entry = self._explainable(parsed)
         note_images(parsed.images)
-        assert self._explainer is not None  # _explainable refuses otherwise
+        request_id = _request_id(request)
+
+        def result_line(output: PredictOutput) -> bytes:
+            response = ExplainResponse(**_body(request_id, entry, output))
+            return ExplainResultEvent(response=response).model_dump_json().encode() + b"\n"
+
+        return await self._streaming(
+            request, "explain_stream", (entry.name, parsed.images, parsed.params), result_line
+        )
+
+    async def _streaming(
+        self,
+        request: Request,
+        method: str,
+        args: tuple[Any, ...],
+        result_line: Callable[[PredictOutput], bytes],
+    ) -> StreamingResponse:
+        """An NDJSON answer from one of the explainer's streaming methods. The first event comes
+        once the request is checked, so errors until then are still the response's status."""
+        assert self._explainer is not None  # the callers refuse otherwise
         timeout = self._config.limits.explain_timeout_s
         deadline = asyncio.get_running_loop().time() + timeout
-        stream = self._explainer.options(stream=True).explain_stream.remote(
-            entry.name, parsed.images, parsed.params
-        )
+        stream = getattr(self._explainer.options(stream=True), method).remote(*args)
         admission_key = getattr(request.state, "admission_key", None)
-        try:  # the first event comes once the request is checked: errors so far are the status
+        try:
             first = await asyncio.wait_for(_next(stream), timeout=timeout)
         except asyncio.TimeoutError:
             stream.cancel()
@@ -457,7 +522,7 @@ class Ingress(GrpcMethods):
             raise Overloaded("the explainer has as many requests queued as it takes: retry shortly") from None
         if admission_key is not None:
             self._admission.served(admission_key)
-        events = _stream_events(first, stream, _request_id(request), entry, deadline)
+        events = _stream_events(first, stream, _request_id(request), deadline, result_line)
         return StreamingResponse(events, media_type="application/x-ndjson")
 
     def _explainable(self, parsed: ParsedRequest) -> ModelConfig | PipelineConfig:
@@ -488,6 +553,180 @@ class Ingress(GrpcMethods):
                 f"limit of {limit} (limits.max_explanation_passes): fewer steps, samples or masks, "
                 "or a larger occlusion stride"
             )
+
+    # ------------------------------------------------ understanding views (on the explainer)
+
+    def _understandable(self, name: str | None) -> ModelConfig:
+        """The torch model a view is for; default: the first torch model the explainer holds."""
+        if self._explainer is None:
+            raise Unprocessable(
+                "the explanation deployment is off (explainer.enabled): no understanding views"
+            )
+        candidates = [m for m in self._config.models if m.torch_model and self._explain_methods.get(m.name)]
+        if name is None:
+            if not candidates:
+                raise ModelNotFound("no torch model is configured for the understanding views")
+            note_model(candidates[0].name)
+            return candidates[0]
+        entry = self._entry(name)
+        if not isinstance(entry, ModelConfig) or entry not in candidates:
+            raise Unprocessable(
+                f"model {name!r} offers no understanding views: they need a torch model the "
+                "explanation deployment holds"
+            )
+        return entry
+
+    async def _view_request(
+        self, request: Request, schema: type[Any], images: Literal["required", "optional", "none"]
+    ) -> ParsedRequest:
+        limits = self._config.limits
+        json_body = request.headers.get("content-type", "").startswith("application/json")
+        if images == "required" or (images == "optional" and not json_body):
+            return await parse_request(request, schema, limits)
+        body = await parse_json(request, schema, limits)
+        encoded = getattr(body, "images", None) or []
+        decoded = [b64_image(item, i) for i, item in enumerate(encoded)]
+        if decoded:
+            check_images(decoded, limits)
+        params = body.model_dump(exclude={"images", "model"}, exclude_none=True)
+        return ParsedRequest(images=decoded, params=params, model=body.model)
+
+    async def _understand(
+        self, request: Request, view: str, schema: type[Any], images: Literal["required", "optional", "none"]
+    ) -> dict[str, Any]:
+        parsed = await self._view_request(request, schema, images)
+        entry = self._understandable(parsed.model)
+        args = (view, entry.name, parsed.images, parsed.params)
+        output = await self._ask(request, entry, "understand", *args, deployment=self._explainer)
+        return _understood(_request_id(request), entry, output)
+
+    async def _understand_stream(
+        self, request: Request, view: str, schema: type[Any], response: type[Any], images: bool
+    ) -> StreamingResponse:
+        parsed = await self._view_request(request, schema, "required" if images else "none")
+        entry = self._understandable(parsed.model)
+        request_id = _request_id(request)
+
+        def result_line(output: PredictOutput) -> bytes:
+            body = response(**_understood(request_id, entry, output))
+            return UnderstandResultEvent(response=body).model_dump_json().encode() + b"\n"
+
+        args = (view, entry.name, parsed.images, parsed.params)
+        return await self._streaming(request, "understand_stream", args, result_line)
+
+    @app.get("/v1/understand/filters", response_model=FiltersResponse)
+    async def understand_filters(self, request: Request, model: str | None = None) -> FiltersResponse:
+        """The first convolution's weights, exactly, and as a grid of tiles."""
+        entry = self._understandable(model)
+        args = ("filters", entry.name, [], {})
+        output = await self._ask(request, entry, "understand", *args, deployment=self._explainer)
+        return FiltersResponse(**_understood(_request_id(request), entry, output))
+
+    @app.post("/v1/understand/reference-sets", response_model=ReferenceSetInfo, status_code=201)
+    async def create_reference_set(self, request: Request) -> ReferenceSetInfo:
+        """A named set of reference images: multipart ``images`` files and a ``name`` field, or
+        JSON ``{"name", "folder"}`` for a folder under understand.folder_roots."""
+        explainer = self._set_keeper()
+        limits = self._config.limits
+        if request.headers.get("content-type", "").startswith("application/json"):
+            body = await parse_json(request, ReferenceSetRequest, limits)
+            made = explainer.create_reference_set.remote(body.name, None, body.folder)
+        else:
+            name, files = await read_named_files(request, limits, self._config.explainer.understand)
+            made = explainer.create_reference_set.remote(name, files, None)
+        return ReferenceSetInfo(**await asyncio.wait_for(_awaited(made), timeout=limits.explain_timeout_s))
+
+    @app.get("/v1/understand/reference-sets", response_model=ReferenceSetList)
+    async def reference_sets(self) -> ReferenceSetList:
+        listed = await asyncio.wait_for(_awaited(self._set_keeper().reference_sets.remote()), _INFO_TIMEOUT_S)
+        return ReferenceSetList(reference_sets=[ReferenceSetInfo(**s) for s in listed])
+
+    @app.get("/v1/understand/reference-sets/{set_id}", response_model=ReferenceSetInfo)
+    async def reference_set(self, set_id: str) -> ReferenceSetInfo:
+        found = self._set_keeper().reference_set.remote(set_id)
+        return ReferenceSetInfo(**await asyncio.wait_for(_awaited(found), _INFO_TIMEOUT_S))
+
+    @app.delete("/v1/understand/reference-sets/{set_id}", status_code=204)
+    async def delete_reference_set(self, set_id: str) -> Response:
+        await asyncio.wait_for(
+            _awaited(self._set_keeper().delete_reference_set.remote(set_id)), _INFO_TIMEOUT_S
+        )
+        return Response(status_code=204)
+
+    def _set_keeper(self) -> DeploymentHandle:
+        if self._explainer is None:
+            raise Unprocessable("the explanation deployment is off (explainer.enabled): no reference sets")
+        return self._explainer
+
+    @app.post(
+        "/v1/understand/neighbours",
+        response_model=NeighboursResponse,
+        openapi_extra=_body_doc(NeighboursRequest),
+    )
+    async def understand_neighbours(self, request: Request) -> NeighboursResponse:
+        """Nearest images of a reference set to a query image, or to one of the set's own."""
+        return NeighboursResponse(
+            **await self._understand(request, "neighbours", NeighboursRequest, "optional")
+        )
+
+    @app.post("/v1/understand/map", response_model=FeatureMapResponse)
+    async def understand_map(self, request: Request) -> FeatureMapResponse:
+        """A reference set laid out in 2-D by PCA or t-SNE of its embeddings, with a picture."""
+        return FeatureMapResponse(**await self._understand(request, "map", FeatureMapRequest, "none"))
+
+    @app.post("/v1/understand/top-patches", response_model=TopPatchesResponse)
+    async def understand_top_patches(self, request: Request) -> TopPatchesResponse:
+        """The reference images that most excite one channel of a layer, cropped to what it sees."""
+        return TopPatchesResponse(**await self._understand(request, "top_patches", TopPatchesRequest, "none"))
+
+    @app.post("/v1/understand/class-model", response_model=ClassModelResponse)
+    async def understand_class_model(self, request: Request) -> ClassModelResponse:
+        """An image made by gradient ascent on a class's score (Simonyan 2014, Yosinski 2015)."""
+        return ClassModelResponse(**await self._understand(request, "class_model", ClassModelRequest, "none"))
+
+    @app.post("/v1/understand/class-model/stream", response_class=StreamingResponse)
+    async def understand_class_model_stream(self, request: Request) -> StreamingResponse:
+        """The same, as NDJSON progress events and a result event; closing it cancels the work."""
+        return await self._understand_stream(
+            request, "class_model", ClassModelRequest, ClassModelResponse, False
+        )
+
+    @app.post(
+        "/v1/understand/inversion",
+        response_model=InversionResponse,
+        openapi_extra=_body_doc(InversionRequest),
+    )
+    async def understand_inversion(self, request: Request) -> InversionResponse:
+        """An image rebuilt from a layer's features with a total-variation prior (Mahendran 2014)."""
+        return InversionResponse(**await self._understand(request, "inversion", InversionRequest, "required"))
+
+    @app.post("/v1/understand/inversion/stream", response_class=StreamingResponse)
+    async def understand_inversion_stream(self, request: Request) -> StreamingResponse:
+        return await self._understand_stream(request, "inversion", InversionRequest, InversionResponse, True)
+
+    @app.post(
+        "/v1/understand/deepdream",
+        response_model=DeepDreamResponse,
+        openapi_extra=_body_doc(DeepDreamRequest),
+    )
+    async def understand_deepdream(self, request: Request) -> DeepDreamResponse:
+        """The image with a layer's activations amplified, over octaves (DeepDream)."""
+        return DeepDreamResponse(**await self._understand(request, "deepdream", DeepDreamRequest, "required"))
+
+    @app.post("/v1/understand/deepdream/stream", response_class=StreamingResponse)
+    async def understand_deepdream_stream(self, request: Request) -> StreamingResponse:
+        return await self._understand_stream(request, "deepdream", DeepDreamRequest, DeepDreamResponse, True)
+
+    @app.post(
+        "/v1/understand/attention-rollout",
+        response_model=RolloutResponse,
+        openapi_extra=_body_doc(RolloutRequest),
+    )
+    async def understand_attention_rollout(self, request: Request) -> RolloutResponse:
+        """Where a vision transformer's class token draws from, through all its blocks."""
+        return RolloutResponse(
+            **await self._understand(request, "attention_rollout", RolloutRequest, "required")
+        )
 
     async def _info(self, entry: ModelConfig | PipelineConfig) -> ModelInfo:
         try:

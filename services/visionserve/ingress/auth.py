@@ -6,7 +6,8 @@ never logs a key: a request is known by the key's name. With no key configured e
 is open; with keys, only the health endpoints and the audit page's files are.
 
 Scopes: ``read`` (model lists and metadata, the API docs), ``predict`` (classify, detect,
-segment, embeddings, zero-shot, OIP inference), ``explain``. A missing or unknown key is 401,
+segment, embeddings, zero-shot, OIP inference), ``explain`` (explanations and the
+understanding views, reference sets included). A missing or unknown key is 401,
 a known key without the endpoint's scope 403.
 """
 
@@ -40,7 +41,7 @@ def scope_for_route(path: str) -> Scope | None:
         return None
     if path in _PREDICT:
         return "predict"
-    if path in ("/v1/explain", "/v1/explain/stream"):
+    if path in ("/v1/explain", "/v1/explain/stream") or path.startswith("/v1/understand/"):
         return "explain"
     return "read"  # model metadata, docs, and anything not listed: never more open than that
 

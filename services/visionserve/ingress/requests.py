@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from visionserve.config import LimitsConfig
+from visionserve.config import LimitsConfig, UnderstandConfig
 from visionserve.errors import (
     BadRequest,
     EmptyRequest,
@@ -66,7 +66,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     return body
 
 
-def _b64(value: str, index: int) -> bytes:
+def b64_image(value: str, index: int) -> bytes:
     text = value.strip()
     if text.startswith("data:"):
         header, sep, text = text.partition(",")
@@ -133,7 +133,7 @@ async def parse_request(request: Request, schema: type[BaseModel], limits: Limit
         raw = fields.get("images")
         if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
             raise Unprocessable("'images' must be a list of base64 strings")
-        images = [_b64(item, i) for i, item in enumerate(raw)]
+        images = [b64_image(item, i) for i, item in enumerate(raw)]
         fields["images"] = []
     elif content_type.startswith(_RAW_TYPES):
         images = [body]
@@ -203,3 +203,35 @@ def _json_object(body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise ValueError("expected a JSON object")
     return document
+
+
+async def read_named_files(
+    request: Request, limits: LimitsConfig, understand: UnderstandConfig
+) -> tuple[str, list[tuple[str, bytes]]]:
+    """A multipart upload of named files and a ``name`` field (a reference image set): file
+    names are kept, since the set's answers cite them."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise UnsupportedMediaType(
+            'send the images as multipart files with a "name" field, or JSON {"name", "folder"}'
+        )
+    await read_body(request, limits.max_body_bytes)
+    try:
+        form = await request.form(max_files=understand.max_reference_images + 1, max_fields=8)
+    except Exception as exc:
+        raise BadRequest(f"malformed multipart body: {getattr(exc, 'detail', exc)}") from None
+    files = [
+        (v.filename or f"image-{i}", await v.read())
+        for i, v in enumerate(form.getlist("images"))
+        if isinstance(v, UploadFile)
+    ]
+    name = form.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise Unprocessable('a reference set needs a "name" field')
+    if not files:
+        raise EmptyRequest('a reference set needs images: multipart files named "images"')
+    if len(files) > understand.max_reference_images:
+        raise TooManyImages(
+            f"{len(files)} images, over understand.max_reference_images {understand.max_reference_images}"
+        )
+    return name.strip(), files
