@@ -254,6 +254,7 @@ def test_async_twin_sends_the_same_request() -> None:
 def test_a_stream_error_event_raises_the_api_error_it_stands_for() -> None:
     from visionserve_client import UnavailableError
     from visionserve_client.client import _streamed_result
+    from visionserve_client.types import ExplainResponse
 
     heard: list[object] = []
     progress = (
@@ -264,7 +265,7 @@ def test_a_stream_error_event_raises_the_api_error_it_stands_for() -> None:
         '"error":{"code":"model_unavailable","message":"gone","request_id":"r"}}'
     )
     with pytest.raises(UnavailableError, match="gone") as caught:
-        _streamed_result([progress, "", error], heard.append)
+        _streamed_result([progress, "", error], heard.append, ExplainResponse)
     assert caught.value.request_id == "r"
     assert len(heard) == 1
-    assert _streamed_result([progress], heard.append) is None
+    assert _streamed_result([progress], heard.append, ExplainResponse) is None

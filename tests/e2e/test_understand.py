@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import json
@@ -302,3 +303,46 @@ def test_reference_set_uploads_are_checked(service: str, tmp_path: Path) -> None
     gone = httpx.get(f"{service}/v1/understand/reference-sets/{made['id']}", timeout=30)
     assert gone.status_code == 404
     assert gone.json()["error"]["code"] == "reference_set_not_found"
+
+
+def test_the_client_covers_the_views(service: str) -> None:
+    from visionserve_client import AsyncVisionServe, NotFoundError, VisionServe
+    from visionserve_client.types import ProgressEvent
+
+    heard: list[ProgressEvent] = []
+    with VisionServe(service) as client:
+        assert client.understand_filters().layer == "_conv_stem"
+        made = client.create_reference_set(
+            "client", [IMAGES / "chelsea.png", IMAGES / "coffee.png", IMAGES / "rocket.jpg"]
+        )
+        assert [i.name for i in made.items] == ["chelsea.png", "coffee.png", "rocket.jpg"]
+        assert made.id in [s.id for s in client.reference_sets().reference_sets]
+        near = client.neighbours(made.id, IMAGES / "chelsea.png", k=1)
+        assert near.results[0].neighbours[0].name == "chelsea.png"
+        assert near.results[0].neighbours[0].distance == pytest.approx(0.0, abs=1e-4)
+        assert len(client.feature_map(made.id, method="pca").points) == 3
+        assert len(client.top_patches(made.id, 0, layer="_blocks.2", k=2).patches) == 2
+        drawn = client.class_model(target_label="tabby", options={"steps": 20}, on_progress=heard.append)
+        assert drawn.target.index == 281
+        assert (
+            client.invert(IMAGES / "chelsea.png", layer="_blocks.1", options={"steps": 10}).layer
+            == "_blocks.1"
+        )
+        client.delete_reference_set(made.id)
+        with pytest.raises(NotFoundError):
+            client.reference_set(made.id)
+    assert heard[-1].done == heard[-1].total == 20
+
+    async def dream() -> DeepDreamResponse:
+        async with AsyncVisionServe(service) as client:
+            return await client.deepdream(
+                IMAGES / "chelsea.png",
+                layer="_blocks.6",
+                options={"steps": 3, "octaves": 2},
+                on_progress=heard.append,
+            )
+
+    dreamed = asyncio.run(dream())
+    assert dreamed.params["octaves"] == 2
+    assert heard[-1].stage == "deepdream"
+    assert heard[-1].done == 6

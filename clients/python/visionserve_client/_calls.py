@@ -13,6 +13,8 @@ from pydantic import BaseModel
 
 from visionserve_client.types import (
     ClassifyResponse,
+    ClassModelResponse,
+    DeepDreamResponse,
     DetectResponse,
     EmbeddingDType,
     EmbedImageResponse,
@@ -20,11 +22,20 @@ from visionserve_client.types import (
     EmbedTextResponse,
     ExplainMethod,
     ExplainResponse,
+    FeatureMapResponse,
+    FiltersResponse,
     Health,
+    InversionResponse,
     ModelInfo,
     ModelList,
+    NeighboursResponse,
+    NoContent,
     Readiness,
+    ReferenceSetInfo,
+    ReferenceSetList,
+    RolloutResponse,
     SegmentResponse,
+    TopPatchesResponse,
     ZeroShotResponse,
 )
 
@@ -44,9 +55,11 @@ class Call(Generic[T]):
     files: list[tuple[str, tuple[str, bytes]]] | None = None
     data: dict[str, Any] | None = None
     json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+    """Query-string parameters."""
 
     def request_kwargs(self) -> dict[str, Any]:
-        sent = {"files": self.files, "data": self.data, "json": self.json}
+        sent = {"files": self.files, "data": self.data, "json": self.json, "params": self.params}
         return {key: value for key, value in sent.items() if value is not None}
 
 
@@ -217,3 +230,66 @@ def health() -> Call[Health]:
 
 def ready() -> Call[Readiness]:
     return Call("GET", "/readyz", Readiness)
+
+
+# ---------------------------------------------------------------- understanding views
+
+
+def _json(**params: Any) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def understand_filters(model: str | None) -> Call[FiltersResponse]:
+    return Call("GET", "/v1/understand/filters", FiltersResponse, params=_json(model=model))
+
+
+def create_reference_set(name: str, images: Images) -> Call[ReferenceSetInfo]:
+    return Call("POST", "/v1/understand/reference-sets", ReferenceSetInfo, _files(images), {"name": name})
+
+
+def reference_sets() -> Call[ReferenceSetList]:
+    return Call("GET", "/v1/understand/reference-sets", ReferenceSetList)
+
+
+def reference_set(set_id: str) -> Call[ReferenceSetInfo]:
+    return Call("GET", f"/v1/understand/reference-sets/{set_id}", ReferenceSetInfo)
+
+
+def delete_reference_set(set_id: str) -> Call[NoContent]:
+    return Call("DELETE", f"/v1/understand/reference-sets/{set_id}", NoContent)
+
+
+def neighbours(reference_set: str, image: ImageInput | None, **options: Any) -> Call[NeighboursResponse]:
+    path = "/v1/understand/neighbours"
+    if image is None:
+        return Call("POST", path, NeighboursResponse, json=_json(reference_set=reference_set, **options))
+    return Call(
+        "POST", path, NeighboursResponse, _files(image), _form(reference_set=reference_set, **options)
+    )
+
+
+def feature_map(reference_set: str, **options: Any) -> Call[FeatureMapResponse]:
+    body = _json(reference_set=reference_set, **options)
+    return Call("POST", "/v1/understand/map", FeatureMapResponse, json=body)
+
+
+def top_patches(reference_set: str, channel: int, **options: Any) -> Call[TopPatchesResponse]:
+    body = _json(reference_set=reference_set, channel=channel, **options)
+    return Call("POST", "/v1/understand/top-patches", TopPatchesResponse, json=body)
+
+
+def class_model(**options: Any) -> Call[ClassModelResponse]:
+    return Call("POST", "/v1/understand/class-model", ClassModelResponse, json=_json(**options))
+
+
+def inversion(image: ImageInput, **options: Any) -> Call[InversionResponse]:
+    return Call("POST", "/v1/understand/inversion", InversionResponse, _files(image), _form(**options))
+
+
+def deepdream(image: ImageInput, **options: Any) -> Call[DeepDreamResponse]:
+    return Call("POST", "/v1/understand/deepdream", DeepDreamResponse, _files(image), _form(**options))
+
+
+def attention_rollout(image: ImageInput, **options: Any) -> Call[RolloutResponse]:
+    path = "/v1/understand/attention-rollout"
+    return Call("POST", path, RolloutResponse, _files(image), _form(**options))

@@ -8,13 +8,14 @@ the wire compressed, as multipart files.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from visionserve_client import _calls as calls
 from visionserve_client._calls import Call, ImageInput, Images, T
@@ -22,6 +23,8 @@ from visionserve_client.errors import ConnectionFailed, RequestTimeout, VisionSe
 from visionserve_client.retries import NO_RETRIES, RetryPolicy
 from visionserve_client.types import (
     ClassifyResponse,
+    ClassModelResponse,
+    DeepDreamResponse,
     DetectResponse,
     EmbeddingDType,
     EmbedImageResponse,
@@ -29,14 +32,20 @@ from visionserve_client.types import (
     ErrorEvent,
     ExplainMethod,
     ExplainResponse,
-    ExplainResultEvent,
+    FeatureMapResponse,
+    FiltersResponse,
     Health,
+    InversionResponse,
     ModelInfo,
     ModelList,
+    NeighboursResponse,
     ProgressEvent,
     Readiness,
+    ReferenceSetInfo,
+    ReferenceSetList,
+    RolloutResponse,
     SegmentResponse,
-    StreamEvent,
+    TopPatchesResponse,
     ZeroShotResponse,
 )
 
@@ -58,6 +67,8 @@ __all__ = [
 
 
 def _parse(response: httpx.Response, schema: type[T]) -> T:
+    if response.status_code == 204:
+        return schema.model_validate({})
     if response.status_code >= 400:
         try:
             body = response.json()["error"]
@@ -72,26 +83,26 @@ def _parse(response: httpx.Response, schema: type[T]) -> T:
         raise VisionServeError(f"unexpected response body for {schema.__name__}: {exc}") from exc
 
 
-_STREAM_EVENT: TypeAdapter[StreamEvent] = TypeAdapter(StreamEvent)
-
-
-def _streamed_result(lines: Iterable[str], on_progress: ProgressCallback) -> ExplainResponse | None:
+def _streamed_result(lines: Iterable[str], on_progress: ProgressCallback, schema: type[T]) -> T | None:
     """Read NDJSON lines of a stream: progress is handed on, an error event raised as the API
-    error it stands for, and the result returned (None while it has not come)."""
+    error it stands for, and the result returned as ``schema`` (None while it has not come)."""
     for line in lines:
         if not line.strip():
             continue
         try:
-            event = _STREAM_EVENT.validate_json(line)
-        except ValidationError as exc:
+            kind = json.loads(line).get("event")
+            if kind == "progress":
+                on_progress(ProgressEvent.model_validate_json(line))
+            elif kind == "error":
+                event = ErrorEvent.model_validate_json(line)
+                e = event.error
+                raise error_for_status(event.status, e.code, e.message, e.request_id)
+            elif kind == "result":
+                return schema.model_validate(json.loads(line)["response"])
+            else:
+                raise VisionServeError(f"unexpected event {kind!r} in the stream")
+        except (ValidationError, ValueError, AttributeError) as exc:
             raise VisionServeError(f"unexpected line in the stream: {exc}") from exc
-        if isinstance(event, ProgressEvent):
-            on_progress(event)
-        elif isinstance(event, ErrorEvent):
-            e = event.error
-            raise error_for_status(event.status, e.code, e.message, e.request_id)
-        elif isinstance(event, ExplainResultEvent):
-            return event.response
     return None
 
 
@@ -156,9 +167,7 @@ class VisionServe:
             time.sleep(wait)
             attempt += 1
 
-    def _stream(
-        self, call: Call[ExplainResponse], timeout: float | None, on_progress: ProgressCallback
-    ) -> ExplainResponse:
+    def _stream(self, call: Call[T], timeout: float | None, on_progress: ProgressCallback) -> T:
         """Like ``_send``, for an NDJSON answer: retried only until the stream begins."""
         attempt = 1
         while True:
@@ -167,7 +176,7 @@ class VisionServe:
                     call.method, call.path, timeout=timeout or self._http.timeout, **call.request_kwargs()
                 ) as response:
                     if response.status_code == 200:
-                        result = _streamed_result(response.iter_lines(), on_progress)
+                        result = _streamed_result(response.iter_lines(), on_progress, call.schema)
                         if result is None:
                             raise _stream_ended(call)
                         return result
@@ -338,6 +347,137 @@ class VisionServe:
         """One model's or pipeline's metadata."""
         return self._send(calls.model(name), timeout)
 
+    # ------------------------------------------------------------ understanding views
+
+    def understand_filters(
+        self, *, model: str | None = None, timeout: float | None = None
+    ) -> FiltersResponse:
+        """The first convolution's weights (exactly) and a picture of them."""
+        return self._send(calls.understand_filters(model), timeout)
+
+    def create_reference_set(
+        self, name: str, images: Images, *, timeout: float | None = None
+    ) -> ReferenceSetInfo:
+        """Keep a named set of images on the service, for neighbours, maps and top patches."""
+        return self._send(calls.create_reference_set(name, images), timeout)
+
+    def reference_sets(self, *, timeout: float | None = None) -> ReferenceSetList:
+        return self._send(calls.reference_sets(), timeout)
+
+    def reference_set(self, set_id: str, *, timeout: float | None = None) -> ReferenceSetInfo:
+        return self._send(calls.reference_set(set_id), timeout)
+
+    def delete_reference_set(self, set_id: str, *, timeout: float | None = None) -> None:
+        self._send(calls.delete_reference_set(set_id), timeout)
+
+    def neighbours(
+        self,
+        reference_set: str,
+        image: ImageInput | None = None,
+        *,
+        item: int | None = None,
+        k: int | None = None,
+        metric: Literal["cosine", "l2"] | None = None,
+        layer: str | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> NeighboursResponse:
+        """The set's nearest images to a query image, or to its own image ``item``."""
+        options = {"item": item, "k": k, "metric": metric, "layer": layer, "model": model}
+        return self._send(calls.neighbours(reference_set, image, **options), timeout)
+
+    def feature_map(
+        self,
+        reference_set: str,
+        *,
+        method: Literal["pca", "tsne"] | None = None,
+        layer: str | None = None,
+        seed: int | None = None,
+        perplexity: float | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> FeatureMapResponse:
+        """The set laid out in 2-D (coordinates and a picture with thumbnails)."""
+        options = {"method": method, "layer": layer, "seed": seed, "perplexity": perplexity, "model": model}
+        return self._send(calls.feature_map(reference_set, **options), timeout)
+
+    def top_patches(
+        self,
+        reference_set: str,
+        channel: int,
+        *,
+        layer: str | None = None,
+        k: int | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> TopPatchesResponse:
+        """The set's images that most excite one channel, cropped to the unit's receptive field."""
+        return self._send(calls.top_patches(reference_set, channel, layer=layer, k=k, model=model), timeout)
+
+    def class_model(
+        self,
+        *,
+        target_class: int | None = None,
+        target_label: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, float | int] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> ClassModelResponse:
+        """An image made to maximise a class (options: steps, learning_rate, l2, jitter,
+        blur_every, blur_sigma, seed)."""
+        call = calls.class_model(
+            target_class=target_class, target_label=target_label, model=model, **dict(options or {})
+        )
+        return self._maybe_streamed(call, "/v1/understand/class-model/stream", timeout, on_progress)
+
+    def invert(
+        self,
+        image: ImageInput,
+        *,
+        layer: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, float | int] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> InversionResponse:
+        """The image rebuilt from a layer's features (options: steps, learning_rate, tv_weight, seed)."""
+        call = calls.inversion(image, layer=layer, model=model, **dict(options or {}))
+        return self._maybe_streamed(call, "/v1/understand/inversion/stream", timeout, on_progress)
+
+    def deepdream(
+        self,
+        image: ImageInput,
+        *,
+        layer: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, float | int] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> DeepDreamResponse:
+        """The image with a layer's activations amplified (options: steps, octaves,
+        octave_scale, learning_rate, jitter, seed)."""
+        call = calls.deepdream(image, layer=layer, model=model, **dict(options or {}))
+        return self._maybe_streamed(call, "/v1/understand/deepdream/stream", timeout, on_progress)
+
+    def attention_rollout(
+        self,
+        image: ImageInput,
+        *,
+        model: str | None = None,
+        discard_ratio: float | None = None,
+        timeout: float | None = None,
+    ) -> RolloutResponse:
+        """Where a vision transformer's class token draws from."""
+        return self._send(calls.attention_rollout(image, model=model, discard_ratio=discard_ratio), timeout)
+
+    def _maybe_streamed(
+        self, call: Call[T], stream_path: str, timeout: float | None, on_progress: ProgressCallback | None
+    ) -> T:
+        if on_progress is None:
+            return self._send(call, timeout)
+        return self._stream(replace(call, path=stream_path), timeout, on_progress)
+
     def health(
         self,
         *,
@@ -407,9 +547,7 @@ class AsyncVisionServe:
             await asyncio.sleep(wait)
             attempt += 1
 
-    async def _stream(
-        self, call: Call[ExplainResponse], timeout: float | None, on_progress: ProgressCallback
-    ) -> ExplainResponse:
+    async def _stream(self, call: Call[T], timeout: float | None, on_progress: ProgressCallback) -> T:
         """Like ``_send``, for an NDJSON answer: retried only until the stream begins."""
         attempt = 1
         while True:
@@ -419,7 +557,7 @@ class AsyncVisionServe:
                 ) as response:
                     if response.status_code == 200:
                         async for line in response.aiter_lines():
-                            result = _streamed_result([line], on_progress)
+                            result = _streamed_result([line], on_progress, call.schema)
                             if result is not None:
                                 return result
                         raise _stream_ended(call)
@@ -589,6 +727,141 @@ class AsyncVisionServe:
     ) -> ModelInfo:
         """One model's or pipeline's metadata."""
         return await self._send(calls.model(name), timeout)
+
+    # ------------------------------------------------------------ understanding views
+
+    async def understand_filters(
+        self, *, model: str | None = None, timeout: float | None = None
+    ) -> FiltersResponse:
+        """The first convolution's weights (exactly) and a picture of them."""
+        return await self._send(calls.understand_filters(model), timeout)
+
+    async def create_reference_set(
+        self, name: str, images: Images, *, timeout: float | None = None
+    ) -> ReferenceSetInfo:
+        """Keep a named set of images on the service, for neighbours, maps and top patches."""
+        return await self._send(calls.create_reference_set(name, images), timeout)
+
+    async def reference_sets(self, *, timeout: float | None = None) -> ReferenceSetList:
+        return await self._send(calls.reference_sets(), timeout)
+
+    async def reference_set(self, set_id: str, *, timeout: float | None = None) -> ReferenceSetInfo:
+        return await self._send(calls.reference_set(set_id), timeout)
+
+    async def delete_reference_set(self, set_id: str, *, timeout: float | None = None) -> None:
+        await self._send(calls.delete_reference_set(set_id), timeout)
+
+    async def neighbours(
+        self,
+        reference_set: str,
+        image: ImageInput | None = None,
+        *,
+        item: int | None = None,
+        k: int | None = None,
+        metric: Literal["cosine", "l2"] | None = None,
+        layer: str | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> NeighboursResponse:
+        """The set's nearest images to a query image, or to its own image ``item``."""
+        options = {"item": item, "k": k, "metric": metric, "layer": layer, "model": model}
+        return await self._send(calls.neighbours(reference_set, image, **options), timeout)
+
+    async def feature_map(
+        self,
+        reference_set: str,
+        *,
+        method: Literal["pca", "tsne"] | None = None,
+        layer: str | None = None,
+        seed: int | None = None,
+        perplexity: float | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> FeatureMapResponse:
+        """The set laid out in 2-D (coordinates and a picture with thumbnails)."""
+        options = {"method": method, "layer": layer, "seed": seed, "perplexity": perplexity, "model": model}
+        return await self._send(calls.feature_map(reference_set, **options), timeout)
+
+    async def top_patches(
+        self,
+        reference_set: str,
+        channel: int,
+        *,
+        layer: str | None = None,
+        k: int | None = None,
+        model: str | None = None,
+        timeout: float | None = None,
+    ) -> TopPatchesResponse:
+        """The set's images that most excite one channel, cropped to the unit's receptive field."""
+        return await self._send(
+            calls.top_patches(reference_set, channel, layer=layer, k=k, model=model), timeout
+        )
+
+    async def class_model(
+        self,
+        *,
+        target_class: int | None = None,
+        target_label: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, float | int] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> ClassModelResponse:
+        """An image made to maximise a class (options: steps, learning_rate, l2, jitter,
+        blur_every, blur_sigma, seed)."""
+        call = calls.class_model(
+            target_class=target_class, target_label=target_label, model=model, **dict(options or {})
+        )
+        return await self._maybe_streamed(call, "/v1/understand/class-model/stream", timeout, on_progress)
+
+    async def invert(
+        self,
+        image: ImageInput,
+        *,
+        layer: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, float | int] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> InversionResponse:
+        """The image rebuilt from a layer's features (options: steps, learning_rate, tv_weight, seed)."""
+        call = calls.inversion(image, layer=layer, model=model, **dict(options or {}))
+        return await self._maybe_streamed(call, "/v1/understand/inversion/stream", timeout, on_progress)
+
+    async def deepdream(
+        self,
+        image: ImageInput,
+        *,
+        layer: str | None = None,
+        model: str | None = None,
+        options: Mapping[str, float | int] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+    ) -> DeepDreamResponse:
+        """The image with a layer's activations amplified (options: steps, octaves,
+        octave_scale, learning_rate, jitter, seed)."""
+        call = calls.deepdream(image, layer=layer, model=model, **dict(options or {}))
+        return await self._maybe_streamed(call, "/v1/understand/deepdream/stream", timeout, on_progress)
+
+    async def attention_rollout(
+        self,
+        image: ImageInput,
+        *,
+        model: str | None = None,
+        discard_ratio: float | None = None,
+        timeout: float | None = None,
+    ) -> RolloutResponse:
+        """Where a vision transformer's class token draws from."""
+        return await self._send(
+            calls.attention_rollout(image, model=model, discard_ratio=discard_ratio), timeout
+        )
+
+    async def _maybe_streamed(
+        self, call: Call[T], stream_path: str, timeout: float | None, on_progress: ProgressCallback | None
+    ) -> T:
+        if on_progress is None:
+            return await self._send(call, timeout)
+        return await self._stream(replace(call, path=stream_path), timeout, on_progress)
 
     async def health(
         self,

@@ -492,6 +492,10 @@ class _Understood(_Schema):
     model_version: str = Field(description="sha256 of the weights file that produced this.")
 
 
+class NoContent(_Schema):
+    """The empty answer of a DELETE (204)."""
+
+
 class FiltersResponse(_Understood):
     layer: str = Field(description="The first convolution's module name.")
     weights: FloatArray = Field(description="(out, in, kh, kw) weights, exactly the model's.")
