@@ -120,6 +120,16 @@ def test_wrong_key_401_right_key_wrong_scope_403(secured: tuple[str, str]) -> No
     assert behind.status_code == 504, behind.text
     assert behind.json()["error"]["code"] == "timeout"
     assert httpx.get(f"{url}/no/such/route", headers=_bearer(READ)).status_code == 404
+    # The understanding views read the weights and keep data: the explain scope, as explanations.
+    filters = f"{url}/v1/understand/filters"
+    assert httpx.get(filters, headers=_bearer(READ), timeout=60).status_code == 403
+    assert (
+        httpx.get(f"{url}/v1/understand/reference-sets", headers=_bearer(APP_KEY), timeout=60).status_code
+        == 403
+    )
+    assert (
+        httpx.get(filters, headers=_bearer(AUDIT), timeout=60).status_code == 504
+    )  # passes; 10 ms to answer
 
 
 def test_client_sends_its_key(secured: tuple[str, str]) -> None:
