@@ -85,7 +85,18 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
         graceful_shutdown_timeout_s=drain_seconds(config.limits),
         **replica_options(config.ingress),
     )
-    return ingress.bind(config.model_dump(mode="json"), handles, explainer)
+    return ingress.bind(_with_data_paths(config, settings).model_dump(mode="json"), handles, explainer)
+
+
+def _with_data_paths(config: ServiceConfig, settings: Settings) -> ServiceConfig:
+    """The audit trail's files where the config does not name them: in VISIONSERVE_DATA_DIR,
+    resolved here, once, so that every ingress replica writes to the same place."""
+    audit = config.audit
+    paths = {
+        "sqlite_path": audit.sqlite_path or str(settings.data_dir / "audit.sqlite3"),
+        "image_dir": audit.image_dir or str(settings.data_dir / "audit-images"),
+    }
+    return config.model_copy(update={"audit": audit.model_copy(update=paths)})
 
 
 def explainable(config: ServiceConfig) -> list[ModelConfig]:

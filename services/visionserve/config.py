@@ -424,7 +424,7 @@ class PipelineConfig(_Strict):
     deployment: PipelineDeploymentConfig = PipelineDeploymentConfig()
 
 
-Scope = Literal["read", "predict", "explain"]
+Scope = Literal["read", "predict", "explain", "audit"]
 
 
 class ApiKey(_Strict):
@@ -511,12 +511,48 @@ class ExplainerConfig(ReplicaConfig):
     )
 
 
+class AuditConfig(_Strict):
+    """Every prediction recorded, to be found and explained later (/v1/audit/...)."""
+
+    enabled: bool = True
+    store: Literal["sqlite", "postgresql"] = "sqlite"
+    sqlite_path: str | None = Field(
+        default=None, description="The SQLite file (WAL mode); none: audit.sqlite3 in VISIONSERVE_DATA_DIR."
+    )
+    postgres_dsn: str | None = Field(
+        default=None,
+        description="A PostgreSQL connection string without secrets (peer or trust auth over a socket); "
+        "with a password, use postgres_dsn_env instead.",
+    )
+    postgres_dsn_env: str = Field(
+        default="VISIONSERVE_AUDIT_DSN",
+        description="Environment variable holding the PostgreSQL connection string (never the config).",
+    )
+    on_failure: Literal["open", "closed"] = Field(
+        default="open",
+        description="open: a full buffer or failing store drops records (counted) and serving goes on; "
+        "closed: requests are refused with 503 until records can be kept.",
+    )
+    buffer_records: int = Field(default=10_000, ge=1, description="Records held in memory awaiting a write.")
+    batch_records: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(default=0.25, gt=0, le=60)
+    retention_days: float = Field(default=90.0, gt=0, description="Records older than this are deleted.")
+    retention_check_s: float = Field(default=3600.0, gt=0, le=86_400)
+    keep_images: bool = Field(
+        default=False, description="Keep input images, so that past predictions can be explained."
+    )
+    image_dir: str | None = Field(default=None, description="none: audit-images in VISIONSERVE_DATA_DIR.")
+    image_retention_days: float = Field(default=30.0, gt=0)
+    max_page_size: int = Field(default=500, ge=1, le=10_000)
+
+
 class ServiceConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     ingress: IngressConfig = IngressConfig()
     explainer: ExplainerConfig = ExplainerConfig()
     metrics: MetricsConfig = MetricsConfig()
     auth: AuthConfig = AuthConfig()
+    audit: AuditConfig = AuditConfig()
     models: list[ModelConfig] = Field(min_length=1)
     pipelines: list[PipelineConfig] = Field(default_factory=list)
 

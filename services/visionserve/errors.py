@@ -9,6 +9,8 @@
     ├── Forbidden                    403 forbidden
     ├── ModelNotFound                404 model_not_found
     ├── ReferenceSetNotFound         404 reference_set_not_found
+    ├── PredictionNotFound           404 prediction_not_found
+    ├── CannotExplainRecord          409 cannot_explain_record
     ├── PayloadTooLarge              413 payload_too_large
     │   ├── TooManyImages            413 too_many_images
     │   ├── ImageTooLarge            413 image_too_large
@@ -19,6 +21,7 @@
     │   └── ExplanationTooCostly     422 explanation_too_costly
     ├── ModelUnavailable             503 model_unavailable
     ├── Overloaded                   503 overloaded
+    ├── AuditUnavailable             503 audit_unavailable (audit fail-closed, store failing)
     ├── Cancelled                    499 cancelled (the caller went away)
     └── Timeout                      504 timeout
     ConfigError                      not an HTTP error: a bad config stops start-up
@@ -79,6 +82,16 @@ class ReferenceSetNotFound(ServiceError):
     status, code = 404, "reference_set_not_found"
 
 
+class PredictionNotFound(ServiceError):
+    status, code = 404, "prediction_not_found"
+
+
+class CannotExplainRecord(ServiceError):
+    """A recorded prediction whose image was not kept, or whose weights are no longer loaded."""
+
+    status, code = 409, "cannot_explain_record"
+
+
 class PayloadTooLarge(ServiceError):
     status, code = 413, "payload_too_large"
 
@@ -117,6 +130,12 @@ class ModelUnavailable(ServiceError):
 
 class Overloaded(ServiceError):
     status, code = 503, "overloaded"
+
+
+class AuditUnavailable(ServiceError):
+    """Audit is fail-closed and cannot keep records: no prediction goes unrecorded."""
+
+    status, code = 503, "audit_unavailable"
 
 
 class Cancelled(ServiceError):

@@ -194,8 +194,29 @@ class IngressMetrics:
             "Requests refused for load (back-pressure), by reason.",
             ("endpoint", "model", "reason"),
         )
+        self._audit_records = _counter(
+            on,
+            "visionserve_audit_records",
+            "Audit records written, or dropped (fail-open) by reason: buffer_full, store_error.",
+            ("outcome", "reason"),
+        )
+        self._audit_deleted = _counter(
+            on,
+            "visionserve_audit_retention_deleted",
+            "Audit records and kept images deleted for being older than the retention period.",
+            ("kind",),
+        )
         self._on = on
         self._in_flight_counts: Tally[str] = Tally()
+
+    def audited(self, event: str, count: int) -> None:
+        """The audit writer's counts: written, dropped_<reason>, deleted_<records|images>."""
+        if event == "written":
+            self._audit_records.inc(count, {"outcome": "written", "reason": ""})
+        elif event.startswith("dropped_"):
+            self._audit_records.inc(count, {"outcome": "dropped", "reason": event.removeprefix("dropped_")})
+        elif event.startswith("deleted_"):
+            self._audit_deleted.inc(count, {"kind": event.removeprefix("deleted_")})
 
     @contextmanager
     def request(self, protocol: str, endpoint: str) -> Iterator[RequestRecord]:

@@ -9,11 +9,13 @@ run time, after Serve has rewritten the class.
 
 import asyncio
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
-from fastapi import Depends, FastAPI, Request
+import numpy as np
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from ray import serve
@@ -24,13 +26,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import get_route_path
 
 from visionserve import __version__
+from visionserve.audit import open_writer
+from visionserve.audit.api import describe_record, make_cursor, parse_cursor, parse_time
+from visionserve.audit.records import record_of
+from visionserve.audit.store import Query as AuditQuery
+from visionserve.audit.writer import AuditWriter
 from visionserve.config import MetricsConfig, ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import (
+    CannotExplainRecord,
     ExplanationTooCostly,
     Forbidden,
     ModelNotFound,
     ModelUnavailable,
     Overloaded,
+    PredictionNotFound,
     TaskMismatch,
     Timeout,
     TooManyTexts,
@@ -57,6 +66,9 @@ from visionserve.metadata import describe_unreachable
 from visionserve.metrics import IngressMetrics, note_error, note_images, note_model
 from visionserve.outputs import PredictOutput
 from visionserve_client.types import (
+    AuditExplainRequest,
+    AuditPage,
+    AuditStatus,
     ClassifyRequest,
     ClassifyResponse,
     ClassModelRequest,
@@ -99,6 +111,7 @@ from visionserve_client.types import (
     ZeroShotRequest,
     ZeroShotResponse,
 )
+from visionserve_client.types import AuditRecord as AuditRecordOut
 
 logger = logging.getLogger("visionserve")
 
@@ -111,6 +124,8 @@ _ROUTE_FOR_TASK = {
     "clip": "/v1/embed/image, /v1/embed/text or /v1/zero-shot",
 }
 _SEGMENTATION = ("semantic_segmentation", "instance_segmentation")
+# Replica methods whose answers are predictions, each recorded in the audit trail.
+_AUDITED = frozenset({"predict", "predict_pixels"})
 # Tasks served on /v2 and the schema their request parameters are checked against.
 _OIP_SCHEMAS: dict[str, type[Any]] = {
     "classification": ClassifyRequest,
@@ -131,7 +146,8 @@ async def authorise(request: Request) -> None:
     auth = _authenticator(request)
     if auth is not None:
         route = request.scope.get("route")
-        auth.check(presented_key(request.headers), scope_for_route(str(getattr(route, "path", ""))))
+        scope = scope_for_route(str(getattr(route, "path", "")))
+        request.state.caller = auth.check(presented_key(request.headers), scope)
 
 
 app = FastAPI(
@@ -308,6 +324,7 @@ class Ingress(GrpcMethods):
         self._auth = Authenticator(self._config.auth)
         app.state.metrics = self._metrics
         app.state.auth = self._auth
+        self._audit = open_writer(self._config.audit, self._metrics.audited)
         self._admission = AdmissionControl(self._config.ingress.max_ongoing_requests)
         app.state.admission = self._admission
         self._handles = handles
@@ -370,6 +387,10 @@ class Ingress(GrpcMethods):
         timeout = limits.explain_timeout_s if on_explainer else limits.request_timeout_s
         handle = getattr(deployment or self._handles[model.name], method)
         admission_key = None if isinstance(request, str) else getattr(request.state, "admission_key", None)
+        audited = self._audit is not None and method in _AUDITED
+        if audited:
+            self._audit.check_accepting()  # type: ignore[union-attr]
+        started = time.perf_counter()
         try:
             output = await asyncio.wait_for(_answer(handle, args), timeout=timeout)
         except asyncio.TimeoutError:
@@ -390,7 +411,42 @@ class Ingress(GrpcMethods):
             raise
         if admission_key is not None:
             self._admission.served(admission_key)
+        if audited:
+            self._record(request, model, output, args[0], args[1], started)
         return output
+
+    def _record(
+        self,
+        request: Request | str,
+        model: ModelConfig | PipelineConfig,
+        output: PredictOutput,
+        images: list[Any],
+        params: dict[str, Any],
+        started: float,
+    ) -> None:
+        """The prediction into the audit buffer (a memory append; the writer thread does the rest)."""
+        assert self._audit is not None
+        blobs = [i if isinstance(i, bytes) else np.ascontiguousarray(i).tobytes() for i in images]
+        if isinstance(request, str):
+            request_id, endpoint, caller = request, "grpc", None
+        else:
+            route = request.scope.get("route")
+            request_id, endpoint = _request_id(request), str(getattr(route, "path", request.url.path))
+            caller = getattr(request.state, "caller", None)
+        record = record_of(
+            request_id=request_id,
+            endpoint=endpoint,
+            model=model.name,
+            model_version=output.model_version,
+            caller=caller,
+            started=started,
+            images=blobs,
+            params=params,
+            results=output.results,
+            fields=output.fields,
+            image_kept=self._audit.images is not None,
+        )
+        self._audit.submit(record, blobs)
 
     async def _predict(
         self, request: Request, schema: type[Any], tasks: tuple[str, ...], **extra: Any
@@ -553,6 +609,104 @@ class Ingress(GrpcMethods):
                 f"limit of {limit} (limits.max_explanation_passes): fewer steps, samples or masks, "
                 "or a larger occlusion stride"
             )
+
+    def __del__(self) -> None:
+        # Serve calls this on a graceful stop: what the audit buffer holds is written first.
+        audit = getattr(self, "_audit", None)
+        if audit is not None:
+            audit.close()
+
+    # ------------------------------------------------ audit trail
+
+    def _auditor(self) -> AuditWriter:
+        if self._audit is None:
+            raise Unprocessable("the audit trail is off (audit.enabled)")
+        return self._audit
+
+    @app.get("/v1/audit/predictions", response_model=AuditPage)
+    async def audit_predictions(
+        self,
+        model: str | None = None,
+        model_version: str | None = None,
+        label: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        request_id: str | None = None,
+        limit: int = Query(default=50, ge=1),
+        cursor: str | None = None,
+    ) -> AuditPage:
+        """Recorded predictions, newest first, filtered; ``next_cursor`` pages on."""
+        audit = self._auditor()
+        if limit > self._config.audit.max_page_size:
+            raise Unprocessable(
+                f"limit {limit} is over the page size limit of {self._config.audit.max_page_size}"
+            )
+        query = AuditQuery(
+            model=model,
+            model_version=model_version,
+            label=label,
+            since=parse_time("since", since),
+            until=parse_time("until", until),
+            request_id=request_id,
+            limit=limit,
+            after=parse_cursor(cursor),
+        )
+        found = await asyncio.to_thread(audit.store.query, query)
+        last = found[-1] if len(found) == limit else None
+        return AuditPage(
+            records=[describe_record(r) for r in found],
+            next_cursor=make_cursor(last) if last is not None else None,
+        )
+
+    @app.get("/v1/audit/predictions/{request_id}", response_model=AuditRecordOut)
+    async def audit_prediction(self, request_id: str) -> AuditRecordOut:
+        found = await asyncio.to_thread(self._auditor().store.get, request_id)
+        if found is None:
+            raise PredictionNotFound(f"no recorded prediction {request_id!r}")
+        return describe_record(found)
+
+    @app.post("/v1/audit/predictions/{request_id}/explain", response_model=ExplainResponse)
+    async def audit_explain(self, request_id: str, request: Request) -> ExplainResponse:
+        """Explain a recorded prediction: its kept image, the same model version."""
+        audit = self._auditor()
+        body = await parse_json(request, AuditExplainRequest, self._config.limits)
+        found = await asyncio.to_thread(audit.store.get, request_id)
+        if found is None:
+            raise PredictionNotFound(f"no recorded prediction {request_id!r}")
+        if body.image >= len(found.images):
+            raise Unprocessable(f"image {body.image} is out of range: the request had {len(found.images)}")
+        data = audit.images.load(found.images[body.image]["sha256"]) if audit.images is not None else None
+        if not found.image_kept or data is None:
+            raise CannotExplainRecord(
+                "the input image of this prediction was not kept (audit.keep_images, or past "
+                "audit.image_retention_days): it cannot be explained again"
+            )
+        entry = self._entry(found.model)
+        info = await self._info(entry)
+        if info.model_version != found.model_version:
+            raise CannotExplainRecord(
+                f"model {found.model} now runs version {info.model_version[:12]}, not the recorded "
+                f"{found.model_version[:12]}: load those weights to explain it"
+            )
+        params = body.model_dump(exclude={"image"}, exclude_none=True)
+        parsed = ParsedRequest(images=[data], params=params, model=found.model)
+        return ExplainResponse(**await self._explain_parsed(request, parsed))
+
+    @app.get("/v1/audit/status", response_model=AuditStatus)
+    async def audit_status(self) -> AuditStatus:
+        cfg, audit = self._config.audit, self._audit
+        counts = audit.counts if audit is not None else None
+        return AuditStatus(
+            enabled=audit is not None,
+            store=cfg.store,
+            on_failure=cfg.on_failure,
+            buffered=audit.buffered if audit is not None else 0,
+            written=counts.written if counts else 0,
+            dropped=dict(counts.dropped) if counts else {},
+            deleted=dict(counts.deleted) if counts else {},
+            failing=counts.failing if counts else False,
+            last_error=counts.last_error if counts else None,
+        )
 
     # ------------------------------------------------ understanding views (on the explainer)
 

@@ -7,7 +7,8 @@ is open; with keys, only the health endpoints and the audit page's files are.
 
 Scopes: ``read`` (model lists and metadata, the API docs), ``predict`` (classify, detect,
 segment, embeddings, zero-shot, OIP inference), ``explain`` (explanations and the
-understanding views, reference sets included). A missing or unknown key is 401,
+understanding views, reference sets included), ``audit`` (the audit trail: reading recorded
+predictions and explaining them again). A missing or unknown key is 401,
 a known key without the endpoint's scope 403.
 """
 
@@ -41,6 +42,8 @@ def scope_for_route(path: str) -> Scope | None:
         return None
     if path in _PREDICT:
         return "predict"
+    if path.startswith("/v1/audit/"):
+        return "audit"
     if path in ("/v1/explain", "/v1/explain/stream") or path.startswith("/v1/understand/"):
         return "explain"
     return "read"  # model metadata, docs, and anything not listed: never more open than that

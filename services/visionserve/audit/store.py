@@ -1,0 +1,266 @@
+"""Where audit records live: SQLite (WAL, the embedded default) or PostgreSQL, one schema (no Ray).
+
+Both speak the same SQL through ``Dialect`` (placeholders and types differ); the service runs
+the migrations at start. A record is one request: who asked, which model and weights, the
+inputs' sha256 and sizes, what was answered (a summary: classes, boxes, mask shares, scores),
+and how long it took. Times are Unix seconds (UTC).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+# Each migration runs once, in order; the version reached is kept in audit_schema.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE predictions (
+        request_id TEXT PRIMARY KEY,
+        created DOUBLE PRECISION NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        caller TEXT,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        params TEXT NOT NULL,
+        images TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        response TEXT NOT NULL,
+        image_kept BOOLEAN NOT NULL
+    )
+    """,
+    "CREATE INDEX predictions_created ON predictions (created, request_id)",
+    "CREATE INDEX predictions_model ON predictions (model, model_version, created)",
+    # One row per label a response named: "which predictions said dog" is an index lookup.
+    "CREATE TABLE prediction_labels (request_id TEXT NOT NULL, label TEXT NOT NULL, "
+    "PRIMARY KEY (label, request_id))",
+]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    request_id: str
+    created: float
+    endpoint: str
+    model: str
+    model_version: str
+    caller: str | None
+    latency_ms: float
+    params: dict[str, Any]
+    images: list[dict[str, Any]]
+    """Per input image: sha256, width, height."""
+    labels: list[str]
+    """Every label the response named (for filtering)."""
+    response: dict[str, Any]
+    image_kept: bool = False
+
+    def row(self) -> tuple[Any, ...]:
+        return (
+            self.request_id,
+            self.created,
+            self.endpoint,
+            self.model,
+            self.model_version,
+            self.caller,
+            self.latency_ms,
+            json.dumps(self.params, separators=(",", ":")),
+            json.dumps(self.images, separators=(",", ":")),
+            json.dumps(sorted(set(self.labels)), separators=(",", ":")),
+            json.dumps(self.response, separators=(",", ":")),
+            self.image_kept,
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> AuditRecord:
+        return cls(
+            request_id=row[0],
+            created=float(row[1]),
+            endpoint=row[2],
+            model=row[3],
+            model_version=row[4],
+            caller=row[5],
+            latency_ms=float(row[6]),
+            params=json.loads(row[7]),
+            images=json.loads(row[8]),
+            labels=json.loads(row[9]),
+            response=json.loads(row[10]),
+            image_kept=bool(row[11]),
+        )
+
+
+COLUMNS = (
+    "request_id, created, endpoint, model, model_version, caller, latency_ms, params, images, labels, "
+    "response, image_kept"
+)
+
+
+@dataclass(frozen=True)
+class Query:
+    model: str | None = None
+    model_version: str | None = None
+    label: str | None = None
+    since: float | None = None
+    until: float | None = None
+    request_id: str | None = None
+    limit: int = 50
+    after: tuple[float, str] | None = None
+    """Keyset pagination: records older than this (created, request_id), newest first."""
+
+
+class Connection(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def commit(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Store:
+    """The store; its methods are safe to call from several threads (one connection, a lock)."""
+
+    placeholder = "?"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _connect(self) -> Any:
+        raise NotImplementedError
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        with self._lock:
+            yield self._conn
+
+    def open(self) -> None:
+        self._conn = self._connect()
+        self.migrate()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", self.placeholder)
+
+    def migrate(self) -> int:
+        with self._connection() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS audit_schema (version INTEGER NOT NULL)")
+            found = conn.execute("SELECT version FROM audit_schema").fetchone()
+            version = int(found[0]) if found else 0
+            if found is None:
+                conn.execute("INSERT INTO audit_schema (version) VALUES (0)")
+            for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
+                conn.execute(statement)
+                conn.execute(self._sql("UPDATE audit_schema SET version = ?"), (number,))
+            conn.commit()
+            return len(MIGRATIONS)
+
+    def insert_many(self, records: Sequence[AuditRecord]) -> None:
+        marks = ", ".join([self.placeholder] * 12)
+        # S608: SQL built from constants only (columns, placeholders); every value is bound.
+        sql = f"INSERT INTO predictions ({COLUMNS}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING"  # noqa: S608
+        labels = [(r.request_id, label) for r in records for label in sorted(set(r.labels))]
+        labelled = "INSERT INTO prediction_labels (request_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        with self._connection() as conn:
+            try:
+                self._executemany(conn, sql, [r.row() for r in records])
+                if labels:
+                    self._executemany(conn, self._sql(labelled), labels)
+                conn.commit()
+            except Exception:
+                self._rollback(conn)
+                raise
+
+    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        conn.executemany(sql, rows)
+
+    def _rollback(self, conn: Any) -> None:
+        conn.rollback()
+
+    def get(self, request_id: str) -> AuditRecord | None:
+        with self._connection() as conn:
+            row = conn.execute(
+                self._sql(f"SELECT {COLUMNS} FROM predictions WHERE request_id = ?"),  # noqa: S608
+                (request_id,),
+            ).fetchone()
+        return AuditRecord.from_row(row) if row else None
+
+    def query(self, q: Query) -> list[AuditRecord]:
+        where, params = [], []
+        for column in ("model", "model_version", "request_id"):
+            value = getattr(q, column)
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        if q.label is not None:
+            where.append("request_id IN (SELECT request_id FROM prediction_labels WHERE label = ?)")
+            params.append(q.label)
+        if q.since is not None:
+            where.append("created >= ?")
+            params.append(q.since)
+        if q.until is not None:
+            where.append("created < ?")
+            params.append(q.until)
+        if q.after is not None:
+            where.append("(created < ? OR (created = ? AND request_id < ?))")
+            params.extend([q.after[0], q.after[0], q.after[1]])
+        sql = f"SELECT {COLUMNS} FROM predictions"  # noqa: S608 (the filters are bound below)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY created DESC, request_id DESC LIMIT ?"
+        params.append(q.limit)
+        with self._connection() as conn:
+            rows = conn.execute(self._sql(sql), params).fetchall()
+        return [AuditRecord.from_row(r) for r in rows]
+
+    def delete_older_than(self, cutoff: float) -> int:
+        with self._connection() as conn:
+            old = "SELECT request_id FROM predictions WHERE created < ?"
+            unlabel = f"DELETE FROM prediction_labels WHERE request_id IN ({old})"  # noqa: S608
+            conn.execute(self._sql(unlabel), (cutoff,))
+            deleted = conn.execute(self._sql("DELETE FROM predictions WHERE created < ?"), (cutoff,)).rowcount
+            conn.commit()
+        return int(deleted or 0)
+
+    def count(self) -> int:
+        with self._connection() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM predictions").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            conn = getattr(self, "_conn", None)
+            if conn is not None:
+                conn.close()
+                self._conn = None
+
+
+class SqliteStore(Store):
+    """One file in WAL mode: readers never block the writer, and a crash loses no committed batch."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, timeout=10.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint
+        return conn
+
+
+class PostgresStore(Store):
+    placeholder = "%s"
+
+    def __init__(self, dsn: str) -> None:
+        super().__init__()
+        self.dsn = dsn
+
+    def _connect(self) -> Any:
+        import psycopg  # only PostgreSQL deployments need the driver
+
+        return psycopg.connect(self.dsn, connect_timeout=10)
+
+    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with conn.cursor() as cursor:
+            cursor.executemany(sql, rows)

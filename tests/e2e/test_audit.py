@@ -1,0 +1,357 @@
+"""The audit trail through real HTTP, against SQLite and against a real PostgreSQL server.
+
+Each store gets an application of its own (the classifier and the explainer, images kept),
+restarted by deleting and deploying it again, as an operator's rollout would.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.helpers import image_bytes
+from visionserve.config import AuditConfig, ServiceConfig
+from visionserve.local import LocalService
+from visionserve.settings import Settings
+from visionserve_client.types import AuditPage, AuditRecord, AuditStatus, ExplainResponse
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A PostgreSQL server of this test session (Debian's, scripts/install-postgresql), on a
+    free port with trust authentication on loopback; its DSN."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not found:
+        pytest.fail("PostgreSQL is needed: scripts/install-postgresql installs it")
+    bindir = found[-1].parent
+    home = Path(tempfile.mkdtemp(prefix="vs-pg-"))
+    as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_postgres:
+        shutil.chown(home, "postgres", "postgres")
+    data, port = home / "data", free_port()
+    subprocess.run(
+        [
+            *as_postgres,
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            "visionserve",
+            "--no-sync",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server = subprocess.Popen(
+        [*as_postgres, str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(home),
+         "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with psycopg.connect(
+                    f"postgresql://visionserve@127.0.0.1:{port}/postgres", autocommit=True
+                ) as c:
+                    c.execute("CREATE DATABASE audit")
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.5)
+        yield f"postgresql://visionserve@127.0.0.1:{port}/audit"
+    finally:
+        server.terminate()
+        server.wait(30)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@dataclass
+class Audited:
+    store: str
+    url: str
+    config: ServiceConfig
+    restart: Callable[[AuditConfig | None], str]
+    sql: Callable[[str], None]
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def audited(
+    request: pytest.FixtureRequest,
+    local_config: ServiceConfig,
+    local_service: LocalService,
+    settings: Settings,
+) -> Iterator[Audited]:
+    from ray import serve
+
+    from visionserve.local import deploy_app
+
+    store = request.param
+    name = f"audited-{store}"
+    folder = Path(tempfile.mkdtemp(prefix="vs-audit-"))
+    audit = AuditConfig(
+        store=store,
+        sqlite_path=str(folder / "audit.sqlite3"),
+        postgres_dsn=request.getfixturevalue("postgres") if store == "postgresql" else None,
+        keep_images=True,
+        image_dir=str(folder / "images"),
+        flush_interval_s=0.1,
+        retention_check_s=1.0,
+    )
+    classifier = local_config.models[0]
+    config = local_config.model_copy(
+        update={
+            "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),
+            "explainer": local_config.explainer.model_copy(update={"num_cpus": 0}),
+            "models": [
+                classifier.model_copy(
+                    update={"deployment": classifier.deployment.model_copy(update={"num_cpus": 0})}
+                )
+            ],
+            "pipelines": [],
+            "audit": audit,
+        }
+    )
+
+    def deploy(cfg: ServiceConfig) -> str:
+        port = deploy_app(cfg, name=name, route_prefix=f"/{name}", settings=settings)
+        return f"http://{local_service.host}:{port}/{name}"
+
+    state = {"config": config}
+
+    def restart(new_audit: AuditConfig | None = None) -> str:
+        if new_audit is not None:
+            state["config"] = state["config"].model_copy(update={"audit": new_audit})
+        serve.delete(name)  # a graceful stop: the ingress writes its buffer before it goes
+        app.url = deploy(state["config"])
+        return app.url
+
+    def sql(statement: str) -> None:
+        """A change made to the store from outside the service (as a DBA would)."""
+        if store == "sqlite":
+            with sqlite3.connect(audit.sqlite_path) as conn:  # type: ignore[arg-type]
+                conn.executescript(statement)
+        else:
+            import psycopg
+
+            with psycopg.connect(audit.postgres_dsn, autocommit=True) as conn:  # type: ignore[arg-type]
+                conn.execute(statement)
+
+    app = Audited(store, deploy(config), config, restart, sql)
+    try:
+        yield app
+    finally:
+        serve.delete(name)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _classify(url: str, *names: str) -> dict[str, Any]:
+    files = [("images", (n, image_bytes(n))) for n in names]
+    answer = httpx.post(f"{url}/v1/classify", files=files, data={"top_k": "3"}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def _record(url: str, request_id: str, wait_s: float = 10.0) -> AuditRecord:
+    deadline = time.monotonic() + wait_s
+    while True:
+        answer = httpx.get(f"{url}/v1/audit/predictions/{request_id}", timeout=30)
+        if answer.status_code == 200 or time.monotonic() > deadline:
+            assert answer.status_code == 200, answer.text
+            return AuditRecord.model_validate_json(answer.content)
+        time.sleep(0.1)
+
+
+def _status(url: str) -> AuditStatus:
+    return AuditStatus.model_validate_json(httpx.get(f"{url}/v1/audit/status", timeout=30).content)
+
+
+def test_every_prediction_is_found_again_after_a_restart(audited: Audited) -> None:
+    sent = [
+        _classify(audited.url, "chelsea.png"),
+        _classify(audited.url, "coffee.png", "rocket.jpg"),
+        _classify(audited.url, "dog_bike_car.jpg"),
+    ]
+    url = audited.restart(None)  # sent just before the stop: still in the buffer, written at shutdown
+    for answer in sent:
+        record = _record(url, answer["request_id"], wait_s=0)
+        assert record.model == "efficientnet-lite0"
+        assert record.model_version == answer["model_version"]
+        assert record.endpoint == "/v1/classify"
+        assert record.params == {"top_k": 3}
+        assert record.response["results"] == answer["results"]
+        assert len(record.images) == len(answer["results"])
+        assert all(len(i.sha256) == 64 and i.width and i.height for i in record.images)
+        assert record.image_kept
+    # Filters and pages.
+    cat = sent[0]["results"][0]["classes"][0]["label"]
+    found = httpx.get(f"{url}/v1/audit/predictions", params={"label": cat}, timeout=30).json()
+    assert sent[0]["request_id"] in [r["request_id"] for r in found["records"]]
+    assert all(cat in r["labels"] for r in found["records"])
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"model": "efficientnet-lite0", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = AuditPage.model_validate_json(
+            httpx.get(f"{url}/v1/audit/predictions", params=params, timeout=30).content
+        )
+        seen += [r.request_id for r in page.records]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert {a["request_id"] for a in sent} <= set(seen)
+    assert len(seen) == len(set(seen))  # no record twice across pages
+    since = httpx.get(f"{url}/v1/audit/predictions", params={"since": "2999-01-01T00:00:00Z"}, timeout=30)
+    assert since.json()["records"] == []
+
+
+def test_a_recorded_prediction_explains_as_the_original_does(audited: Audited) -> None:
+    answer = _classify(audited.url, "chelsea.png")
+    _record(audited.url, answer["request_id"])
+    body = {"methods": ["gradcam", "saliency"]}
+    again = httpx.post(
+        f"{audited.url}/v1/audit/predictions/{answer['request_id']}/explain", json=body, timeout=120
+    )
+    assert again.status_code == 200, again.text
+    files = [("images", ("c.png", image_bytes("chelsea.png")))]
+    direct = httpx.post(
+        f"{audited.url}/v1/explain", files=files, data={"methods": ["gradcam", "saliency"]}, timeout=120
+    )
+    stored = ExplainResponse.model_validate_json(again.content).results[0]
+    original = ExplainResponse.model_validate_json(direct.content).results[0]
+    assert stored.target == original.target
+    for a, b in zip(stored.explanations, original.explanations, strict=True):
+        assert (a.method, a.raw.data, a.raw.scale) == (b.method, b.raw.data, b.raw.scale)
+    # The weights changed since (here: the record says other weights): said plainly, 409.
+    audited.sql(
+        f"UPDATE predictions SET model_version = '{'0' * 64}' WHERE request_id = '{answer['request_id']}'"
+    )
+    moved = httpx.post(
+        f"{audited.url}/v1/audit/predictions/{answer['request_id']}/explain", json=body, timeout=60
+    )
+    assert moved.status_code == 409
+    assert "now runs version" in moved.json()["error"]["message"]
+
+
+def test_retention_deletes_old_records_and_counts_them(audited: Audited) -> None:
+    audited.sql(
+        "INSERT INTO predictions (request_id, created, endpoint, model, model_version, caller, latency_ms, "
+        "params, images, labels, response, image_kept) VALUES ('ancient', 1000, '/v1/classify', "
+        "'efficientnet-lite0', 'x', NULL, 1, '{}', '[]', '[]', '{}', FALSE)"
+    )
+    deadline = time.monotonic() + 15
+    while httpx.get(f"{audited.url}/v1/audit/predictions/ancient", timeout=30).status_code != 404:
+        assert time.monotonic() < deadline, "the 90-day retention did not delete a record from 1970"
+        time.sleep(0.5)
+    assert _status(audited.url).deleted.get("records", 0) >= 1
+
+
+def test_an_unwritable_store_fail_open_keeps_serving_fail_closed_refuses(audited: Audited) -> None:
+    if audited.store == "sqlite":
+        block = (
+            "CREATE TRIGGER no_writes BEFORE INSERT ON predictions "
+            "BEGIN SELECT RAISE(ABORT, 'read-only'); END;"
+        )
+        unblock = "DROP TRIGGER no_writes;"
+    else:
+        block = (
+            "CREATE FUNCTION no_writes() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'read-only'; END $$ "
+            "LANGUAGE plpgsql; CREATE TRIGGER no_writes BEFORE INSERT ON predictions "
+            "FOR EACH ROW EXECUTE FUNCTION no_writes();"
+        )
+        unblock = "DROP TRIGGER no_writes ON predictions; DROP FUNCTION no_writes();"
+    url = audited.url
+    audited.sql(block)
+    try:
+        for _ in range(3):
+            _classify(url, "chelsea.png")  # fail-open: served
+        deadline = time.monotonic() + 10
+        while _status(url).dropped.get("store_error", 0) < 3:
+            assert time.monotonic() < deadline, _status(url)
+            time.sleep(0.2)
+        assert _status(url).failing
+        closed = audited.config.audit.model_copy(update={"on_failure": "closed"})
+        url = audited.restart(closed)
+        files = [("images", ("c.png", image_bytes("chelsea.png")))]
+        refused = None
+        deadline = time.monotonic() + 15
+        while refused is None and time.monotonic() < deadline:
+            answer = httpx.post(f"{url}/v1/classify", files=files, timeout=60)
+            if answer.status_code == 503:
+                refused = answer
+            else:
+                assert answer.status_code == 200  # the first ones, before the store's first refusal
+                time.sleep(0.2)
+        assert refused is not None, "fail-closed kept serving with a store that takes no records"
+        assert refused.json()["error"]["code"] == "audit_unavailable"
+        assert httpx.get(f"{url}/healthz", timeout=30).status_code == 200
+    finally:
+        audited.sql(unblock)
+    # The store takes writes again: what fail-closed held is written, and serving resumes.
+    deadline = time.monotonic() + 15
+    while True:
+        answer = httpx.post(
+            f"{url}/v1/classify", files=[("images", ("c.png", image_bytes("chelsea.png")))], timeout=60
+        )
+        if answer.status_code == 200:
+            break
+        assert time.monotonic() < deadline, answer.text
+        time.sleep(0.3)
+    _record(url, answer.json()["request_id"])
+    audited.restart(audited.config.audit)
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "words"),
+    [
+        ("/v1/audit/predictions/no-such-request", {}, 404, "no recorded prediction"),
+        ("/v1/audit/predictions", {"since": "yesterday"}, 422, "ISO 8601"),
+        ("/v1/audit/predictions", {"until": "2026-13-45"}, 422, "ISO 8601"),
+        ("/v1/audit/predictions", {"limit": 100_000}, 422, "page size limit"),
+        ("/v1/audit/predictions", {"limit": 0}, 422, "limit"),
+        ("/v1/audit/predictions", {"cursor": "not-a-cursor"}, 422, "cursor"),
+    ],
+)
+def test_bad_audit_queries(service: str, path: str, params: dict[str, Any], status: int, words: str) -> None:
+    answer = httpx.get(f"{service}{path}", params=params, timeout=30)
+    assert answer.status_code == status, answer.text
+    assert words in answer.json()["error"]["message"]
+
+
+def test_a_prediction_whose_image_was_not_kept_cannot_be_explained(service: str) -> None:
+    answer = _classify(service, "chelsea.png")  # the default config keeps no images
+    record = _record(service, answer["request_id"])
+    assert not record.image_kept
+    refused = httpx.post(
+        f"{service}/v1/audit/predictions/{answer['request_id']}/explain",
+        json={"methods": ["gradcam"]},
+        timeout=60,
+    )
+    assert refused.status_code == 409
+    assert "was not kept" in refused.json()["error"]["message"]
+    unknown = httpx.post(
+        f"{service}/v1/audit/predictions/nope/explain", json={"methods": ["gradcam"]}, timeout=60
+    )
+    assert unknown.status_code == 404
