@@ -6,6 +6,7 @@ restarted by deleting and deploying it again, as an operator's rollout would.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -355,3 +356,44 @@ def test_a_prediction_whose_image_was_not_kept_cannot_be_explained(service: str)
         f"{service}/v1/audit/predictions/nope/explain", json={"methods": ["gradcam"]}, timeout=60
     )
     assert unknown.status_code == 404
+
+
+def test_the_client_and_cli_read_and_explain_the_trail(audited: Audited) -> None:
+    import asyncio
+    import sys
+
+    from visionserve_client import AsyncVisionServe, NotFoundError, VisionServe
+
+    answer = _classify(audited.url, "chelsea.png")
+    request_id = answer["request_id"]
+    _record(audited.url, request_id)
+    with VisionServe(audited.url) as client:
+        record = client.audit_prediction(request_id)
+        assert record.response["results"] == answer["results"]
+        page = client.audit_predictions(request_id=request_id)
+        assert [r.request_id for r in page.records] == [request_id]
+        explained = client.explain_recorded(request_id, methods=["gradcam"])
+        assert explained.results[0].explanations[0].method == "gradcam"
+        assert client.audit_status().written >= 1
+        with pytest.raises(NotFoundError):
+            client.audit_prediction("never-made")
+
+    async def newest() -> str:
+        async with AsyncVisionServe(audited.url) as client:
+            return (await client.audit_predictions(limit=1)).records[0].request_id
+
+    assert asyncio.run(newest())
+    cli = [sys.executable, "-m", "visionserve.cli", "--url", audited.url, "audit"]
+    listed = subprocess.run([*cli, "list", "--limit", "5"], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert "request_id" in listed.stdout
+    assert request_id in listed.stdout
+    shown = subprocess.run([*cli, "show", request_id], capture_output=True, text=True, timeout=60)
+    assert json.loads(shown.stdout)["model_version"] == answer["model_version"]
+    again = subprocess.run(
+        [*cli, "explain", request_id, "--json"], capture_output=True, text=True, timeout=120
+    )
+    assert json.loads(again.stdout)["results"][0]["explanations"][0]["method"] == "gradcam"
+    missing = subprocess.run([*cli, "show", "never-made"], capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 1
+    assert "404 prediction_not_found" in missing.stderr

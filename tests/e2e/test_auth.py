@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -55,7 +56,7 @@ def secured(
                 keys=[
                     ApiKey(name="dashboard", sha256=_digest(READ), scopes=["read"]),
                     ApiKey(name="app", sha256=_digest(APP_KEY)),
-                    ApiKey(name="auditor", sha256=_digest(AUDIT), scopes=["read", "explain"]),
+                    ApiKey(name="auditor", sha256=_digest(AUDIT), scopes=["read", "explain", "audit"]),
                 ]
             ),
         }
@@ -204,3 +205,21 @@ def test_the_audit_page_asks_for_a_key_and_shows_what_it_may_not_do(
     )
     assert browser.find_element(By.ID, "key-form").is_displayed()  # a chance to use another key
     browser.execute_script("sessionStorage.clear()")
+
+
+def test_audit_reads_need_the_audit_scope_and_records_name_the_caller(secured: tuple[str, str]) -> None:
+    url, _ = secured
+    files = {"images": ("cat.png", image_bytes("chelsea.png"))}
+    answer = httpx.post(f"{url}/v1/classify", files=files, headers=_bearer(APP_KEY), timeout=60).json()
+    listing = f"{url}/v1/audit/predictions"
+    assert httpx.get(listing, headers=_bearer(APP_KEY), timeout=30).status_code == 403
+    assert httpx.get(listing, headers=_bearer(READ), timeout=30).status_code == 403
+    assert httpx.get(listing, timeout=30).status_code == 401
+    record = f"{listing}/{answer['request_id']}"
+    deadline = time.monotonic() + 10
+    while (found := httpx.get(record, headers=_bearer(AUDIT), timeout=30)).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert found.status_code == 200, found.text
+    assert found.json()["caller"] == "app"  # the key's name, never the key
+    assert APP_KEY not in found.text

@@ -12,6 +12,9 @@ from typing import IO, Any, Generic, TypeVar, Union, cast
 from pydantic import BaseModel
 
 from visionserve_client.types import (
+    AuditPage,
+    AuditRecord,
+    AuditStatus,
     ClassifyResponse,
     ClassModelResponse,
     DeepDreamResponse,
@@ -293,3 +296,22 @@ def deepdream(image: ImageInput, **options: Any) -> Call[DeepDreamResponse]:
 def attention_rollout(image: ImageInput, **options: Any) -> Call[RolloutResponse]:
     path = "/v1/understand/attention-rollout"
     return Call("POST", path, RolloutResponse, _files(image), _form(**options))
+
+
+# ---------------------------------------------------------------- audit trail
+
+
+def audit_predictions(**filters: Any) -> Call[AuditPage]:
+    return Call("GET", "/v1/audit/predictions", AuditPage, params=_json(**filters))
+
+
+def audit_prediction(request_id: str) -> Call[AuditRecord]:
+    return Call("GET", f"/v1/audit/predictions/{request_id}", AuditRecord)
+
+
+def explain_recorded(request_id: str, **options: Any) -> Call[ExplainResponse]:
+    return Call("POST", f"/v1/audit/predictions/{request_id}/explain", ExplainResponse, json=_json(**options))
+
+
+def audit_status() -> Call[AuditStatus]:
+    return Call("GET", "/v1/audit/status", AuditStatus)

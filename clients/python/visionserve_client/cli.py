@@ -33,7 +33,7 @@ from visionserve_client.types import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-COMMANDS = ("classify", "detect", "segment", "explain", "models")
+COMMANDS = ("classify", "detect", "segment", "explain", "models", "audit")
 
 
 def _overlay_path(base: str, index: int, count: int) -> Path:
@@ -150,7 +150,57 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--progress", action="store_true", help="report each method's batches on stderr")
     models = commands.add_parser("models", help="models, their tasks, versions and readiness")
     models.add_argument("--json", action="store_true")
+    audit = commands.add_parser("audit", help="recorded predictions: list, show, explain again")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    listing = audit_commands.add_parser("list", help="recorded predictions, newest first")
+    for flag in ("--model", "--model-version", "--label", "--since", "--until", "--cursor"):
+        listing.add_argument(flag, default=None)
+    listing.add_argument("--limit", type=int, default=None)
+    listing.add_argument("--json", action="store_true")
+    show = audit_commands.add_parser("show", help="one recorded prediction, as JSON")
+    show.add_argument("request_id")
+    again = audit_commands.add_parser("explain", help="explain a recorded prediction again")
+    again.add_argument("request_id")
+    again.add_argument("--method", action="append", dest="methods", help="repeatable (default gradcam)")
+    again.add_argument("--target-label", default=None)
+    again.add_argument("--target-class", type=int, default=None)
+    again.add_argument("--json", action="store_true")
     return parser
+
+
+def _audit(client: VisionServe, args: argparse.Namespace) -> int:
+    if args.audit_command == "show":
+        print(client.audit_prediction(args.request_id).model_dump_json(indent=2))
+        return 0
+    if args.audit_command == "explain":
+        explained = client.explain_recorded(
+            args.request_id,
+            methods=args.methods or ["gradcam"],
+            target_label=args.target_label,
+            target_class=args.target_class,
+        )
+        print(explained.model_dump_json(indent=2) if args.json else _describe(explained, args.request_id))
+        return 0
+    page = client.audit_predictions(
+        model=args.model,
+        model_version=args.model_version,
+        label=args.label,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+        cursor=args.cursor,
+    )
+    if args.json:
+        print(page.model_dump_json(indent=2))
+        return 0
+    rows: Rows = [
+        (r.created_at, r.request_id, r.model, r.model_version[:12], r.caller or "", ", ".join(r.labels[:3]))
+        for r in page.records
+    ]
+    print(_table(rows, ("time", "request_id", "model", "version", "caller", "labels")))
+    if page.next_cursor:
+        print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
+    return 0
 
 
 def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], BaseModel]:
@@ -177,6 +227,8 @@ def _report_progress(event: ProgressEvent) -> None:
 
 def run(args: argparse.Namespace) -> int:
     with VisionServe(args.url, timeout=args.timeout, api_key=args.api_key) as client:
+        if args.command == "audit":
+            return _audit(client, args)
         if args.command == "models":
             listing = client.models()
             print(listing.model_dump_json(indent=2) if args.json else _describe(listing, ""))

@@ -22,6 +22,9 @@ from visionserve_client._calls import Call, ImageInput, Images, T
 from visionserve_client.errors import ConnectionFailed, RequestTimeout, VisionServeError, error_for_status
 from visionserve_client.retries import NO_RETRIES, RetryPolicy
 from visionserve_client.types import (
+    AuditPage,
+    AuditRecord,
+    AuditStatus,
     ClassifyResponse,
     ClassModelResponse,
     DeepDreamResponse,
@@ -346,6 +349,68 @@ class VisionServe:
     ) -> ModelInfo:
         """One model's or pipeline's metadata."""
         return self._send(calls.model(name), timeout)
+
+    # ------------------------------------------------------------ audit trail
+
+    def audit_predictions(
+        self,
+        *,
+        model: str | None = None,
+        model_version: str | None = None,
+        label: str | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        request_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: float | None = None,
+    ) -> AuditPage:
+        """Recorded predictions, newest first (``since``/``until``: ISO 8601 or Unix seconds);
+        pass the page's ``next_cursor`` as ``cursor`` for the next page."""
+        filters = {
+            "model": model,
+            "model_version": model_version,
+            "label": label,
+            "since": since,
+            "until": until,
+            "request_id": request_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return self._send(calls.audit_predictions(**filters), timeout)
+
+    def audit_prediction(self, request_id: str, *, timeout: float | None = None) -> AuditRecord:
+        """One recorded prediction, by the request_id its response carried."""
+        return self._send(calls.audit_prediction(request_id), timeout)
+
+    def explain_recorded(
+        self,
+        request_id: str,
+        *,
+        methods: Sequence[ExplainMethod] = ("gradcam",),
+        image: int = 0,
+        target_class: int | None = None,
+        target_label: str | None = None,
+        target_text: str | None = None,
+        target_box: Sequence[float] | None = None,
+        options: Mapping[str, float | int | str] | None = None,
+        timeout: float | None = None,
+    ) -> ExplainResponse:
+        """Explain a recorded prediction from its kept image with the same model version."""
+        body = {
+            "methods": list(methods),
+            "image": image,
+            "target_class": target_class,
+            "target_label": target_label,
+            "target_text": target_text,
+            "target_box": list(target_box) if target_box is not None else None,
+            **dict(options or {}),
+        }
+        return self._send(calls.explain_recorded(request_id, **body), timeout)
+
+    def audit_status(self, *, timeout: float | None = None) -> AuditStatus:
+        """The answering ingress replica's audit writer: written, dropped, failing."""
+        return self._send(calls.audit_status(), timeout)
 
     # ------------------------------------------------------------ understanding views
 
@@ -727,6 +792,68 @@ class AsyncVisionServe:
     ) -> ModelInfo:
         """One model's or pipeline's metadata."""
         return await self._send(calls.model(name), timeout)
+
+    # ------------------------------------------------------------ audit trail
+
+    async def audit_predictions(
+        self,
+        *,
+        model: str | None = None,
+        model_version: str | None = None,
+        label: str | None = None,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        request_id: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+        timeout: float | None = None,
+    ) -> AuditPage:
+        """Recorded predictions, newest first (``since``/``until``: ISO 8601 or Unix seconds);
+        pass the page's ``next_cursor`` as ``cursor`` for the next page."""
+        filters = {
+            "model": model,
+            "model_version": model_version,
+            "label": label,
+            "since": since,
+            "until": until,
+            "request_id": request_id,
+            "limit": limit,
+            "cursor": cursor,
+        }
+        return await self._send(calls.audit_predictions(**filters), timeout)
+
+    async def audit_prediction(self, request_id: str, *, timeout: float | None = None) -> AuditRecord:
+        """One recorded prediction, by the request_id its response carried."""
+        return await self._send(calls.audit_prediction(request_id), timeout)
+
+    async def explain_recorded(
+        self,
+        request_id: str,
+        *,
+        methods: Sequence[ExplainMethod] = ("gradcam",),
+        image: int = 0,
+        target_class: int | None = None,
+        target_label: str | None = None,
+        target_text: str | None = None,
+        target_box: Sequence[float] | None = None,
+        options: Mapping[str, float | int | str] | None = None,
+        timeout: float | None = None,
+    ) -> ExplainResponse:
+        """Explain a recorded prediction from its kept image with the same model version."""
+        body = {
+            "methods": list(methods),
+            "image": image,
+            "target_class": target_class,
+            "target_label": target_label,
+            "target_text": target_text,
+            "target_box": list(target_box) if target_box is not None else None,
+            **dict(options or {}),
+        }
+        return await self._send(calls.explain_recorded(request_id, **body), timeout)
+
+    async def audit_status(self, *, timeout: float | None = None) -> AuditStatus:
+        """The answering ingress replica's audit writer: written, dropped, failing."""
+        return await self._send(calls.audit_status(), timeout)
 
     # ------------------------------------------------------------ understanding views
 

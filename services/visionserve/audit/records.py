@@ -8,7 +8,6 @@ embedding keeps its dimension). Inputs are known by sha256 and size.
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -52,7 +51,8 @@ def record_of(
     model: str,
     model_version: str,
     caller: str | None,
-    started: float,
+    created: float,
+    latency_ms: float,
     images: Sequence[bytes],
     params: dict[str, Any],
     results: Sequence[BaseModel],
@@ -74,12 +74,12 @@ def record_of(
         )
     return AuditRecord(
         request_id=request_id,
-        created=time.time(),
+        created=created,
         endpoint=endpoint,
         model=model,
         model_version=model_version,
         caller=caller,
-        latency_ms=(time.perf_counter() - started) * 1000.0,
+        latency_ms=latency_ms,
         params=params,
         images=described,
         labels=labels,

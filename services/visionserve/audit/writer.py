@@ -93,7 +93,7 @@ class AuditWriter:
         self.store = store
         self.fail_closed = fail_closed
         self.images = images
-        self._buffer: deque[tuple[AuditRecord, list[bytes]]] = deque()
+        self._buffer: deque[tuple[Callable[[], AuditRecord], list[bytes]]] = deque()
         self._max = buffer_records
         self._batch = batch_records
         self._interval = flush_interval_s
@@ -125,8 +125,10 @@ class AuditWriter:
         if len(self._buffer) >= self._max:
             raise AuditUnavailable("the audit buffer is full: retry shortly")
 
-    def submit(self, record: AuditRecord, images: list[bytes] | None = None) -> None:
-        """Queue a record (and, when images are kept, its inputs: written by the writer thread)."""
+    def submit(self, record: Callable[[], AuditRecord], images: list[bytes] | None = None) -> None:
+        """Queue a record, as the function that makes it: its summary and the inputs' sha256 are
+        computed by the writer thread, off the request path (and, when images are kept, the
+        inputs are written there too)."""
         if len(self._buffer) >= self._max:
             if self.fail_closed:
                 raise AuditUnavailable("the audit buffer is full: retry shortly")
@@ -157,9 +159,10 @@ class AuditWriter:
 
     def _flush(self, everything: bool) -> None:
         while self._buffer:
-            entries = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
-            batch = [record for record, _ in entries]
+            pending = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
             try:
+                entries = [(make(), blobs) for make, blobs in pending]
+                batch = [record for record, _ in entries]
                 self._keep_images(entries)
                 self.store.insert_many(batch)
             except Exception as exc:
@@ -169,15 +172,15 @@ class AuditWriter:
                     if not everything:
                         time.sleep(min(1.0, self._interval))  # keep the records; try again
                     return
-                for _ in batch:
+                for _ in pending:
                     self._buffer.popleft()
-                self._count_dropped("store_error", len(batch))
+                self._count_dropped("store_error", len(pending))
                 continue
-            for _ in batch:
+            for _ in pending:
                 self._buffer.popleft()
             self.counts.failing, self.counts.last_error = False, None
-            self.counts.written += len(batch)
-            self._on_count("written", len(batch))
+            self.counts.written += len(pending)
+            self._on_count("written", len(pending))
             if not everything and len(self._buffer) < self._batch:
                 return
 

@@ -8,6 +8,7 @@ run time, after Serve has rewritten the class.
 """
 
 import asyncio
+import functools
 import logging
 import time
 import uuid
@@ -424,22 +425,25 @@ class Ingress(GrpcMethods):
         params: dict[str, Any],
         started: float,
     ) -> None:
-        """The prediction into the audit buffer (a memory append; the writer thread does the rest)."""
+        """The prediction into the audit buffer: a memory append; the writer thread does the rest."""
         assert self._audit is not None
         blobs = [i if isinstance(i, bytes) else np.ascontiguousarray(i).tobytes() for i in images]
+        # Only what is known now is taken here; the summary and hashes are made by the writer.
         if isinstance(request, str):
             request_id, endpoint, caller = request, "grpc", None
         else:
             route = request.scope.get("route")
             request_id, endpoint = _request_id(request), str(getattr(route, "path", request.url.path))
             caller = getattr(request.state, "caller", None)
-        record = record_of(
+        record = functools.partial(
+            record_of,
             request_id=request_id,
             endpoint=endpoint,
             model=model.name,
             model_version=output.model_version,
             caller=caller,
-            started=started,
+            created=time.time(),
+            latency_ms=(time.perf_counter() - started) * 1000.0,
             images=blobs,
             params=params,
             results=output.results,
