@@ -6,6 +6,7 @@ import dataclasses
 import os
 import shutil
 import socket
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,9 @@ from visionserve.local import LocalService
 from visionserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
+# What the services these tests start keep (audit records, reference sets) goes to a folder of
+# this session, for the processes they start too (`visionserve serve`, `ray start`), never home.
+os.environ.setdefault("VISIONSERVE_DATA_DIR", tempfile.mkdtemp(prefix="vs-test-data-"))
 LOCAL_CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
 
 

@@ -23,6 +23,8 @@ import pytest
 
 from tests.conftest import free_port
 from tests.helpers import image_bytes
+from visionserve.audit.store import AuditRecord as StoredRecord
+from visionserve.audit.store import PostgresStore
 from visionserve.config import AuditConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
@@ -397,3 +399,46 @@ def test_the_client_and_cli_read_and_explain_the_trail(audited: Audited) -> None
     missing = subprocess.run([*cli, "show", "never-made"], capture_output=True, text=True, timeout=60)
     assert missing.returncode == 1
     assert "404 prediction_not_found" in missing.stderr
+
+
+def _fresh_database(postgres: str, name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(postgres, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    return postgres.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _plain_record(request_id: str) -> StoredRecord:
+    return StoredRecord(request_id, time.time(), "/v1/classify", "m", "v", None, 1.0, {}, [], ["cat"], {})
+
+
+def test_postgres_replicas_starting_together_migrate_once(postgres: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    dsn = _fresh_database(postgres, "together")
+    stores = [PostgresStore(dsn) for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda s: s.open(), stores))
+    stores[0].insert_many([_plain_record("one")])
+    assert all(s.get("one") is not None for s in stores)
+    for store in stores:
+        store.close()
+
+
+def test_the_postgres_store_reconnects_after_its_connection_is_cut(postgres: str) -> None:
+    import psycopg
+
+    dsn = _fresh_database(postgres, "reconnect")
+    store = PostgresStore(dsn)
+    store.open()
+    store.insert_many([_plain_record("before")])
+    with psycopg.connect(postgres, autocommit=True) as admin:  # as a database restart would
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'reconnect'")
+    with pytest.raises(psycopg.OperationalError):
+        store.insert_many([_plain_record("cut")])  # this batch is lost (the writer counts it)
+    store.insert_many([_plain_record("after")])
+    assert store.get("before") is not None
+    assert store.get("after") is not None
+    store.close()

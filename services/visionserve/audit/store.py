@@ -126,14 +126,25 @@ class Store:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._conn: Any = None
 
     def _connect(self) -> Any:
         raise NotImplementedError
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
+        """The connection, made again if the last one broke (a database restart, a network cut):
+        the failed batch is the caller's to count; the next one goes through."""
         with self._lock:
+            if self._conn is None or self._broken(self._conn):
+                self._conn = self._connect()
             yield self._conn
+
+    def _broken(self, conn: Any) -> bool:
+        return False
+
+    def _lock_schema(self, conn: Any) -> None:
+        """Held until the migrations commit: replicas starting together migrate one at a time."""
 
     def open(self) -> None:
         self._conn = self._connect()
@@ -144,6 +155,7 @@ class Store:
 
     def migrate(self) -> int:
         with self._connection() as conn:
+            self._lock_schema(conn)
             conn.execute("CREATE TABLE IF NOT EXISTS audit_schema (version INTEGER NOT NULL)")
             found = conn.execute("SELECT version FROM audit_schema").fetchone()
             version = int(found[0]) if found else 0
@@ -175,7 +187,10 @@ class Store:
         conn.executemany(sql, rows)
 
     def _rollback(self, conn: Any) -> None:
-        conn.rollback()
+        try:
+            conn.rollback()
+        except Exception:  # a broken connection cannot roll back; it is replaced on next use
+            return
 
     def get(self, request_id: str) -> AuditRecord | None:
         with self._connection() as conn:
@@ -228,9 +243,8 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
-            conn = getattr(self, "_conn", None)
-            if conn is not None:
-                conn.close()
+            if self._conn is not None:
+                self._conn.close()
                 self._conn = None
 
 
@@ -248,6 +262,9 @@ class SqliteStore(Store):
         conn.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable at each checkpoint
         return conn
 
+    def _lock_schema(self, conn: Any) -> None:
+        conn.execute("BEGIN IMMEDIATE")  # the database's write lock, until the commit
+
 
 class PostgresStore(Store):
     placeholder = "%s"
@@ -264,3 +281,9 @@ class PostgresStore(Store):
     def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
         with conn.cursor() as cursor:
             cursor.executemany(sql, rows)
+
+    def _broken(self, conn: Any) -> bool:
+        return bool(conn.closed or conn.broken)
+
+    def _lock_schema(self, conn: Any) -> None:
+        conn.execute("SELECT pg_advisory_xact_lock(7405221)")  # any fixed key: VisionServe's migrations

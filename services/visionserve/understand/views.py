@@ -83,11 +83,10 @@ class Understanding:
             )
         return side, side
 
-    def _steps(self, steps: int | None, default: int) -> None:
-        wanted = default if steps is None else steps
-        if wanted > self.cfg.max_steps:
+    def _check_steps(self, steps: int) -> None:
+        if steps > self.cfg.max_steps:
             raise Unprocessable(
-                f"steps {wanted} is over the limit of {self.cfg.max_steps} (understand.max_steps)"
+                f"steps {steps} is over the limit of {self.cfg.max_steps} (understand.max_steps)"
             )
 
     def _check_side(self, x: torch.Tensor) -> None:
@@ -268,7 +267,7 @@ class Understanding:
         labels = self.engine.labels
         target = _class_index(raw, labels)
         options = options_from(synthesis.ClassModelOptions, raw)
-        self._steps(options.steps, options.steps)
+        self._check_steps(options.steps)
         with self.model.lock:
             image = synthesis.class_model(
                 self.module, target, self._input_side(), self.pixels, options, progress
@@ -289,7 +288,7 @@ class Understanding:
     ) -> dict[str, Any]:
         layer = self._layer(raw.get("layer"))
         options = options_from(synthesis.InversionOptions, raw)
-        self._steps(options.steps, options.steps)
+        self._check_steps(options.steps)
         _, x = self._prepare(data, max_pixels)
         self._check_side(x)
         with self.model.lock:
@@ -310,7 +309,7 @@ class Understanding:
     ) -> dict[str, Any]:
         layer = self._layer(raw.get("layer"))
         options = options_from(synthesis.DreamOptions, raw)
-        self._steps(options.steps * options.octaves, options.steps * options.octaves)
+        self._check_steps(options.steps * options.octaves)
         _, x = self._prepare(data, max_pixels)
         self._check_side(x)
         with self.model.lock:
