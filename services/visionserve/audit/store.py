@@ -1,7 +1,7 @@
 """Where audit records live: SQLite (WAL, the embedded default) or PostgreSQL, one schema (no Ray).
 
-Both speak the same SQL through ``Dialect`` (placeholders and types differ); the service runs
-the migrations at start. A record is one request: who asked, which model and weights, the
+Both run the same SQL (only the parameter mark differs: ``?`` or ``%s``); the service runs the
+migrations at start. A record is one request: who asked, which model and weights, the
 inputs' sha256 and sizes, what was answered (a summary: classes, boxes, mask shares, scores),
 and how long it took. Times are Unix seconds (UTC).
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -119,17 +120,18 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
-class Store:
+class Store(ABC):
     """The store; its methods are safe to call from several threads (one connection, a lock)."""
 
-    placeholder = "?"
+    param_mark = "?"
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._conn: Any = None
 
+    @abstractmethod
     def _connect(self) -> Any:
-        raise NotImplementedError
+        """A new connection to the database."""
 
     @contextmanager
     def _connection(self) -> Iterator[Any]:
@@ -143,15 +145,16 @@ class Store:
     def _broken(self, conn: Any) -> bool:
         return False
 
+    @abstractmethod
     def _lock_schema(self, conn: Any) -> None:
-        """Held until the migrations commit: replicas starting together migrate one at a time."""
+        """A lock held until the migrations commit: replicas starting together migrate one at a time."""
 
     def open(self) -> None:
         self._conn = self._connect()
         self.migrate()
 
     def _sql(self, sql: str) -> str:
-        return sql.replace("?", self.placeholder)
+        return sql.replace("?", self.param_mark)
 
     def migrate(self) -> int:
         with self._connection() as conn:
@@ -168,8 +171,8 @@ class Store:
             return len(MIGRATIONS)
 
     def insert_many(self, records: Sequence[AuditRecord]) -> None:
-        marks = ", ".join([self.placeholder] * 12)
-        # S608: SQL built from constants only (columns, placeholders); every value is bound.
+        marks = ", ".join([self.param_mark] * 12)
+        # S608: SQL built from constants only (columns, parameter marks); every value is bound.
         sql = f"INSERT INTO predictions ({COLUMNS}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING"  # noqa: S608
         labels = [(r.request_id, label) for r in records for label in sorted(set(r.labels))]
         labelled = "INSERT INTO prediction_labels (request_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING"
@@ -267,7 +270,7 @@ class SqliteStore(Store):
 
 
 class PostgresStore(Store):
-    placeholder = "%s"
+    param_mark = "%s"
 
     def __init__(self, dsn: str) -> None:
         super().__init__()
