@@ -20,7 +20,8 @@ from visionserve.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 # What the services these tests start keep (audit records, reference sets) goes to a folder of
 # this session, for the processes they start too (`visionserve serve`, `ray start`), never home.
-os.environ.setdefault("VISIONSERVE_DATA_DIR", tempfile.mkdtemp(prefix="vs-test-data-"))
+if not os.environ.get("VISIONSERVE_DATA_DIR"):
+    os.environ["VISIONSERVE_DATA_DIR"] = tempfile.mkdtemp(prefix="vs-test-data-")
 LOCAL_CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
 
 
