@@ -212,7 +212,7 @@ class IngressMetrics:
     def audited(self, event: str, count: int) -> None:
         """The audit writer's counts: written, dropped_<reason>, deleted_<records|images>."""
         if event == "written":
-            self._audit_records.inc(count, {"outcome": "written", "reason": ""})
+            self._audit_records.inc(count, {"outcome": "written", "reason": "none"})
         elif event.startswith("dropped_"):
             self._audit_records.inc(count, {"outcome": "dropped", "reason": event.removeprefix("dropped_")})
         elif event.startswith("deleted_"):

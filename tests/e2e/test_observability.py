@@ -12,7 +12,9 @@ import json
 import math
 import re
 import shutil
+import sqlite3
 import subprocess
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -43,7 +45,7 @@ _GRPC = "/visionserve.v1.VisionServe/"
 CLASSIFIER, DETECTOR, SEGMENTER = "efficientnet-lite0", "yolox-nano", "selfie-segmentation"
 
 
-def _observed_config(local: ServiceConfig) -> ServiceConfig:
+def _observed_config(local: ServiceConfig, audit_file: Path) -> ServiceConfig:
     def with_deployment(name: str, **changes: Any) -> Any:
         model = local.model(name)
         assert model is not None
@@ -65,6 +67,7 @@ def _observed_config(local: ServiceConfig) -> ServiceConfig:
                 with_deployment(SEGMENTER, num_cpus=0),
             ],
             "pipelines": [],
+            "audit": local.audit.model_copy(update={"sqlite_path": str(audit_file)}),
         }
     )
 
@@ -78,7 +81,15 @@ def observed(
 
     from visionserve.local import deploy_app, direct_port
 
-    port = deploy_app(_observed_config(local_config), name=APP, route_prefix=f"/{APP}", settings=settings)
+    audit_file = Path(tempfile.mkdtemp(prefix="vs-observed-")) / "audit.sqlite3"
+    config = _observed_config(local_config, audit_file)
+    port = deploy_app(config, name=APP, route_prefix=f"/{APP}", settings=settings)
+    # Its audit store refuses every record (fail-open): the drop counter and its alert have data.
+    with sqlite3.connect(audit_file) as store:
+        store.execute(
+            "CREATE TRIGGER no_writes BEFORE INSERT ON predictions "
+            "BEGIN SELECT RAISE(ABORT, 'read-only'); END"
+        )
     grpc_port = direct_port(APP, protocol="gRPC")
     assert port is not None, "direct ingress serves each application on a port of its own"
     assert grpc_port is not None
