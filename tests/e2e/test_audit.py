@@ -191,12 +191,15 @@ def _status(url: str) -> AuditStatus:
 
 
 def test_every_prediction_is_found_again_after_a_restart(audited: Audited) -> None:
+    # A writer that would wait a minute to flush: only the clean stop can write these records.
+    audited.restart(audited.config.audit.model_copy(update={"flush_interval_s": 60.0}))
     sent = [
         _classify(audited.url, "chelsea.png"),
         _classify(audited.url, "coffee.png", "rocket.jpg"),
         _classify(audited.url, "dog_bike_car.jpg"),
     ]
-    url = audited.restart(None)  # sent just before the stop: still in the buffer, written at shutdown
+    assert _status(audited.url).buffered == 3
+    url = audited.restart(audited.config.audit)
     for answer in sent:
         record = _record(url, answer["request_id"], wait_s=0)
         assert record.model == "efficientnet-lite0"
