@@ -443,10 +443,6 @@ class ErrorEvent(_Schema):
     error: ErrorDetail
 
 
-StreamEvent = Annotated[ProgressEvent | ExplainResultEvent | ErrorEvent, Field(discriminator="event")]
-"""Any line of a streamed answer."""
-
-
 # ---------------------------------------------------------------- understanding views
 
 
@@ -486,17 +482,11 @@ class ReferenceSetList(_Schema):
     reference_sets: list[ReferenceSetInfo]
 
 
-class _Understood(_Schema):
-    request_id: str
-    model: str
-    model_version: str = Field(description="sha256 of the weights file that produced this.")
-
-
 class NoContent(_Schema):
     """The empty answer of a DELETE (204)."""
 
 
-class FiltersResponse(_Understood):
+class FiltersResponse(_Response):
     layer: str = Field(description="The first convolution's module name.")
     weights: FloatArray = Field(description="(out, in, kh, kw) weights, exactly the model's.")
     grid_png: str = Field(description="base64 PNG: one tile per filter, each min-max scaled.")
@@ -527,7 +517,7 @@ class NeighbourList(_Schema):
     neighbours: list[Neighbour] = Field(description="Nearest first.")
 
 
-class NeighboursResponse(_Understood):
+class NeighboursResponse(_Response):
     reference_set: str
     layer: str
     metric: Literal["cosine", "l2"]
@@ -552,7 +542,7 @@ class MapPoint(_Schema):
     y: float
 
 
-class FeatureMapResponse(_Understood):
+class FeatureMapResponse(_Response):
     reference_set: str
     layer: str
     method: Literal["pca", "tsne"]
@@ -579,7 +569,7 @@ class Patch(_Schema):
     patch_png: str
 
 
-class TopPatchesResponse(_Understood):
+class TopPatchesResponse(_Response):
     reference_set: str
     layer: str
     channel: int
@@ -607,7 +597,7 @@ class ClassRef(_Schema):
     label: str
 
 
-class ClassModelResponse(_Understood):
+class ClassModelResponse(_Response):
     target: ClassRef
     probability: float = Field(ge=0.0, le=1.0, description="Softmax of the target class for the image made.")
     logit: float
@@ -627,7 +617,7 @@ class InversionRequest(_Schema):
     seed: int | None = Field(default=None, ge=0)
 
 
-class InversionResponse(_Understood):
+class InversionResponse(_Response):
     layer: str
     ssim: float = Field(description="Structural similarity of the reconstruction and the model's input.")
     feature_error: float = Field(description="||phi(x) - phi(x0)|| / ||phi(x0)|| at the end.")
@@ -648,7 +638,7 @@ class DeepDreamRequest(_Schema):
     seed: int | None = Field(default=None, ge=0)
 
 
-class DeepDreamResponse(_Understood):
+class DeepDreamResponse(_Response):
     layer: str
     activation_norm_before: float
     activation_norm_after: float
@@ -663,7 +653,7 @@ class RolloutRequest(_Schema):
     discard_ratio: float | None = Field(default=None, ge=0.0, lt=1.0, description="Weakest links dropped.")
 
 
-class RolloutResponse(_Understood):
+class RolloutResponse(_Response):
     grid: FloatArray = Field(description="(rows, columns) per patch token.")
     map: FloatArray = Field(description="The grid upsampled onto the original image.")
     normalized_png: str
