@@ -168,3 +168,33 @@ def test_autoscaling_reaches_every_deployment_kind() -> None:
         assert "num_replicas" not in options
         assert options["autoscaling_config"]["max_replicas"] == 3
         assert options["autoscaling_config"]["downscale_delay_s"] == 60
+
+
+def test_a_model_placed_in_the_ingress_has_no_replica_settings_of_its_own() -> None:
+    args = _args()
+    args["models"][0]["deployment"] = {"placement": "ingress", "decode_threads": 4}
+    assert parse_service_config(args).models[0].deployment.placement == "ingress"
+    args["models"][0]["deployment"] = {"placement": "ingress", "num_cpus": 1, "max_ongoing_requests": 8}
+    refused = r"models\.0\.deployment.*max_ongoing_requests, num_cpus cannot be set with placement"
+    with pytest.raises(ConfigError, match=refused):
+        parse_service_config(args)
+    args["models"][0]["deployment"] = {"placement": "elsewhere"}
+    with pytest.raises(ConfigError, match=r"models\.0\.deployment\.placement"):
+        parse_service_config(args)
+
+
+def test_a_pipeline_needs_its_models_in_their_own_deployments() -> None:
+    args = _args()
+    args["models"][1]["deployment"] = {"placement": "ingress"}
+    with pytest.raises(ConfigError, match="its detector yolox-nano is placed in the ingress"):
+        parse_service_config(args)
+
+
+def test_only_models_in_their_own_deployments_get_one() -> None:
+    from visionserve.app import build
+
+    args = _args()
+    args["models"][0]["deployment"] = {"placement": "ingress"}
+    app = build(parse_service_config(args))
+    handles = app._bound_deployment.init_args[1]  # the ingress's handles to other deployments
+    assert set(handles) == {"yolox-nano", "selfie-segmentation", "person-instances"}

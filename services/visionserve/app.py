@@ -66,6 +66,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
         )
         .bind(m, config.limits, model_dirs, str(settings.cache_dir), config.metrics)
         for m in config.models
+        if m.deployment.placement == "replica"
     }
     for p in config.pipelines:
         handles[p.name] = (
@@ -85,7 +86,13 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
         graceful_shutdown_timeout_s=drain_seconds(config.limits),
         **replica_options(config.ingress),
     )
-    return ingress.bind(_with_data_paths(config, settings).model_dump(mode="json"), handles, explainer)
+    return ingress.bind(
+        _with_data_paths(config, settings).model_dump(mode="json"),
+        handles,
+        explainer,
+        model_dirs,
+        str(settings.cache_dir),
+    )
 
 
 def _with_data_paths(config: ServiceConfig, settings: Settings) -> ServiceConfig:

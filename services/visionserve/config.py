@@ -292,6 +292,46 @@ class DeploymentConfig(ReplicaConfig):
     )
     max_queued_requests: int = Field(default=256, ge=-1, description="-1: unbounded.")
     decode_threads: int = Field(default=2, ge=1, le=64)
+    placement: Literal["replica", "ingress"] = Field(
+        default="replica",
+        description=(
+            "replica: the model's own deployment (own replicas, resources, autoscaling). ingress: "
+            "the model runs inside each ingress replica, with no hop between the request and the "
+            "batcher; for light models on a small machine. It then uses the ingress's replicas "
+            "and resources, and cannot serve a pipeline."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _placed_in_ingress(self) -> DeploymentConfig:
+        if self.placement == "ingress":
+            # Compared with the defaults rather than the keys given: the config is re-validated
+            # from its full dump when the application is built.
+            fields = type(self).model_fields
+            ignored = sorted(
+                name
+                for name in _REPLICA_ONLY
+                if getattr(self, name) != fields[name].get_default(call_default_factory=True)
+            )
+            if ignored:
+                raise ValueError(
+                    f"{', '.join(ignored)} cannot be set with placement: ingress (the model runs in "
+                    "the ingress's replicas: size those under ingress)"
+                )
+        return self
+
+
+# What only a model's own deployment has: a model placed in the ingress has the ingress's.
+_REPLICA_ONLY = {
+    "num_replicas",
+    "autoscaling",
+    "num_cpus",
+    "num_gpus",
+    "resources",
+    "max_replicas_per_node",
+    "max_ongoing_requests",
+    "max_queued_requests",
+}
 
 
 class PreprocessConfig(_Strict):
@@ -567,6 +607,11 @@ class ServiceConfig(_Strict):
                 model = self.model(getattr(pipeline, role))
                 if model is None or model.task != task:
                     raise ValueError(f"pipeline {pipeline.name}: {role} must name a {task} model")
+                if model.deployment.placement == "ingress":
+                    raise ValueError(
+                        f"pipeline {pipeline.name}: its {role} {model.name} is placed in the ingress; "
+                        "a pipeline calls its models' own deployments (placement: replica)"
+                    )
             segmenter = self.model(pipeline.segmenter)
             labels = segmenter.source.labels if segmenter else None
             if isinstance(labels, list) and pipeline.segment_class not in labels:

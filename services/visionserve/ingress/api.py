@@ -53,6 +53,7 @@ from visionserve.explain.support import supported_methods
 from visionserve.ingress import oip, ui
 from visionserve.ingress.admission import AdmissionControl, ShedWhenFull
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
+from visionserve.ingress.colocated import InProcessHandle, colocated_models
 from visionserve.ingress.errors import EXPECTED_ERRORS, describe_error, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
 from visionserve.ingress.requests import (
@@ -319,6 +320,8 @@ class Ingress(GrpcMethods):
         config: dict[str, Any],
         handles: dict[str, DeploymentHandle],
         explainer: DeploymentHandle | None,
+        model_dirs: list[str],
+        cache_dir: str,
     ) -> None:
         self._config = ServiceConfig.model_validate(config)
         self._metrics = IngressMetrics(self._config.metrics)
@@ -328,7 +331,10 @@ class Ingress(GrpcMethods):
         self._audit = open_writer(self._config.audit, self._metrics.audited)
         self._admission = AdmissionControl(self._config.ingress.max_ongoing_requests)
         app.state.admission = self._admission
-        self._handles = handles
+        colocated = colocated_models(
+            self._config.models, self._config.limits, model_dirs, cache_dir, self._config.metrics
+        )
+        self._handles: dict[str, DeploymentHandle | InProcessHandle] = {**handles, **colocated}
         self._explainer = explainer
         wanted = self._config.explainer.models
         self._explain_methods = {
@@ -613,6 +619,14 @@ class Ingress(GrpcMethods):
                 f"limit of {limit} (limits.max_explanation_passes): fewer steps, samples or masks, "
                 "or a larger occlusion stride"
             )
+
+    def colocated_batch_stats(self, model: str) -> dict[str, int]:
+        """Batches run and images in them by a model placed in this replica (for benchmarks)."""
+        handle = self._handles[model]
+        if not isinstance(handle, InProcessHandle):
+            raise ValueError(f"model {model} runs in its own deployment: ask its replicas")
+        stats: dict[str, int] = handle.replica.batch_stats()
+        return stats
 
     def __del__(self) -> None:
         # Serve calls this on a graceful stop: what the audit buffer holds is written first.
