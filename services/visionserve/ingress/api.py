@@ -24,7 +24,6 @@ from ray.exceptions import RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from ray.serve.handle import DeploymentHandle
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import get_route_path
 
 from visionserve import __version__
 from visionserve.audit import open_writer
@@ -32,11 +31,10 @@ from visionserve.audit.api import describe_record, make_cursor, parse_cursor, pa
 from visionserve.audit.records import record_of
 from visionserve.audit.store import Query as AuditQuery
 from visionserve.audit.writer import AuditWriter
-from visionserve.config import MetricsConfig, ModelConfig, PipelineConfig, ServiceConfig
+from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import (
     CannotExplainRecord,
     ExplanationTooCostly,
-    Forbidden,
     ModelNotFound,
     ModelUnavailable,
     Overloaded,
@@ -44,7 +42,6 @@ from visionserve.errors import (
     TaskMismatch,
     Timeout,
     TooManyTexts,
-    Unauthorized,
     Unprocessable,
     find_service_error,
 )
@@ -56,6 +53,7 @@ from visionserve.ingress.auth import Authenticator, presented_key, scope_for_rou
 from visionserve.ingress.colocated import InProcessHandle, colocated_models
 from visionserve.ingress.errors import EXPECTED_ERRORS, describe_error, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
+from visionserve.ingress.measure import MeasureRequests
 from visionserve.ingress.requests import (
     ParsedRequest,
     b64_image,
@@ -164,35 +162,7 @@ def _request_id(request: Request) -> str:
     return str(getattr(request.state, "request_id", "")) or uuid.uuid4().hex
 
 
-_NO_METRICS = IngressMetrics(MetricsConfig(enabled=False))
-# FastAPI's own pages: plain routes, outside the API routes' dependencies.
-_DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
-
-
-@app.middleware("http")
-async def measure(request: Request, call_next: Any) -> Response:
-    # Serve's proxy puts the caller's x-request-id (or one it generates) on every request and
-    # echoes it on the response; we report the same id in bodies so that logs, headers and
-    # audit records agree.
-    request.state.request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-    metrics: IngressMetrics = getattr(request.app.state, "metrics", _NO_METRICS)
-    auth = _authenticator(request)
-    with metrics.request("http", "unmatched") as record:
-        try:
-            if auth is not None and get_route_path(request.scope) in _DOC_PATHS:
-                auth.check(presented_key(request.headers), "read")
-            response: Response = await call_next(request)
-            route = request.scope.get("route")
-            if route is not None:  # the route's template, never the raw path: a bounded label
-                record.endpoint = str(getattr(route, "path", "unmatched"))
-            elif auth is not None:  # no route: without a key, not even that is revealed
-                auth.check(presented_key(request.headers), "read")
-        except (Unauthorized, Forbidden) as exc:
-            response = to_response(exc, request.state.request_id)
-        record.status = response.status_code
-    return response
-
-
+app.add_middleware(MeasureRequests)
 # Added last, so outermost: a full endpoint is refused before auth, parsing or measuring.
 app.add_middleware(ShedWhenFull)
 
