@@ -8,6 +8,7 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 from typing import Any
 
 import pytest
@@ -189,6 +190,25 @@ print(len(policies), all(p == os.SCHED_IDLE for p in policies.values()))
     count, all_idle = result.stdout.split()
     assert int(count) >= 3
     assert all_idle == "True"
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice (Linux)")
+def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from visionserve.deployments.priority import lower_thread_priority
+
+    def nice_of_this_thread() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    own = nice_of_this_thread()
+    with ThreadPoolExecutor(1, initializer=lower_thread_priority, initargs=(5,)) as pool:
+        lowered = pool.submit(nice_of_this_thread).result()
+    with ThreadPoolExecutor(1, initializer=lower_thread_priority, initargs=(40,)) as pool:
+        floored = pool.submit(nice_of_this_thread).result()
+    assert lowered == min(19, own + 5)
+    assert floored == 19
+    assert nice_of_this_thread() == own
 
 
 def test_forgetting_idle_paths_keeps_the_ones_in_flight() -> None:

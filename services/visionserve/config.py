@@ -292,6 +292,15 @@ class DeploymentConfig(ReplicaConfig):
     )
     max_queued_requests: int = Field(default=256, ge=-1, description="-1: unbounded.")
     decode_threads: int = Field(default=2, ge=1, le=64)
+    decode_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description=(
+            "How far below the model's threads the decode threads run (a Linux nice increment): "
+            "inference keeps the cores it parallelises over, decoding fills the gaps. 0: equal."
+        ),
+    )
     placement: Literal["replica", "ingress"] = Field(
         default="replica",
         description=(

@@ -25,6 +25,7 @@ from ray import serve
 from visionserve.batching import Batcher, DecodeBudget, QueueBudget
 from visionserve.config import LimitsConfig, MetricsConfig, ModelConfig
 from visionserve.deployments.logs import quiet_expected_errors
+from visionserve.deployments.priority import lower_thread_priority
 from visionserve.engine import ModelEngine
 from visionserve.errors import InvalidImage, ModelUnavailable, ServiceError
 from visionserve.metadata import describe
@@ -86,8 +87,13 @@ class ModelDeployment:
         except Exception as exc:  # keep the replica up so /readyz can say why
             self._error = f"{type(exc).__name__}: {exc}"
             logger.error("model %s failed to load: %s", cfg.name, self._error)
+        # Decoders below the model's threads: onnxruntime's parallel sections then keep both
+        # cores, and decoding fills the gaps between them (load_tests/README.md, decode priority).
         self._decode_pool = ThreadPoolExecutor(
-            cfg.deployment.decode_threads, thread_name_prefix=f"decode-{cfg.name}"
+            cfg.deployment.decode_threads,
+            thread_name_prefix=f"decode-{cfg.name}",
+            initializer=lower_thread_priority,
+            initargs=(cfg.deployment.decode_nice,),
         )
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{cfg.name}")
         self._texts = TextCache(TEXT_CACHE_SIZE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -34,3 +35,16 @@ def lower_priority(priority: CpuPriority) -> None:
                 os.setpriority(os.PRIO_PROCESS, thread_id, 19)
         except OSError as exc:  # a thread that ended meanwhile, or a sandbox that forbids it
             logger.debug("could not lower thread %d's priority: %s", thread_id, exc)
+
+
+def lower_thread_priority(increment: int) -> None:
+    """Lower the calling thread's nice value by INCREMENT (at most to 19); Linux schedules
+    threads on their own, so the process's other threads keep theirs."""
+    if increment <= 0 or not hasattr(os, "setpriority"):
+        return
+    thread_id = threading.get_native_id()
+    try:
+        nice = os.getpriority(os.PRIO_PROCESS, thread_id)
+        os.setpriority(os.PRIO_PROCESS, thread_id, min(19, nice + increment))
+    except OSError as exc:  # a sandbox that forbids it
+        logger.debug("could not lower thread %d's priority: %s", thread_id, exc)
