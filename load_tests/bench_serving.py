@@ -193,30 +193,58 @@ def _reference(name: str, workload: list[wrk.Request], bare: dict[str, dict[str,
     return 1 / seconds_per_image
 
 
+def service_config(colocate: list[str]) -> Any:
+    """The config under test: CONFIG, with the COLOCATE models placed in the ingress (which
+    then asks for their CPUs too)."""
+    from visionserve.config import DeploymentConfig, load_serve_file, parse_service_config
+
+    config = parse_service_config(load_serve_file(CONFIG).args)
+    unknown = set(colocate) - {m.name for m in config.models}
+    if unknown:
+        raise SystemExit(f"--colocate: unknown models {sorted(unknown)}")
+    placed = [m for m in config.models if m.name in colocate]
+
+    def in_ingress(m: Any) -> Any:
+        deployment = DeploymentConfig(placement="ingress", decode_threads=m.deployment.decode_threads)
+        return m.model_copy(update={"deployment": deployment})
+
+    models = [in_ingress(m) if m in placed else m for m in config.models]
+    cpus = config.ingress.num_cpus + sum(m.deployment.num_cpus for m in placed)
+    ingress = config.ingress.model_copy(update={"num_cpus": cpus})
+    return parse_service_config(config.model_copy(update={"models": models, "ingress": ingress}).model_dump())
+
+
 class Server:
     """What the driver can read about the running service: batch counters and replica processes."""
 
-    def __init__(self, models: list[str]) -> None:
+    def __init__(self, models: list[str], colocated: list[str]) -> None:
         from ray import serve
 
-        self._handles = {m: serve.get_deployment_handle(f"model-{m}", app_name=APP) for m in models}
+        self._colocated = set(colocated)
+        self._handles = {
+            m: serve.get_deployment_handle("ingress" if m in self._colocated else f"model-{m}", app_name=APP)
+            for m in models
+        }
         for handle in self._handles.values():
             # Serve's throughput mode routes on the caller's event loop; this driver has none.
             handle._init(_run_router_in_separate_loop=True)
 
     def batches(self) -> dict[str, dict[str, int]]:
-        return {m: h.batch_stats.remote().result() for m, h in self._handles.items()}
+        asked = {
+            m: h.colocated_batch_stats.remote(m) if m in self._colocated else h.batch_stats.remote()
+            for m, h in self._handles.items()
+        }
+        return {m: response.result() for m, response in asked.items()}
 
     @staticmethod
     def cpu() -> float:
         return procs.cpu_seconds(list(procs.ray_workers()))
 
 
-def served(url: str, seconds: float, bare: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
-    from visionserve.config import load_serve_file, parse_service_config
-
-    served_models = {m.name for m in parse_service_config(load_serve_file(CONFIG).args).models}
-    server = Server(sorted(served_models & set(PHOTOS)))
+def served(url: str, seconds: float, bare: dict[str, dict[str, float]], config: Any) -> list[dict[str, Any]]:
+    served_models = {m.name for m in config.models}
+    colocated = [m.name for m in config.models if m.deployment.placement == "ingress"]
+    server = Server(sorted(served_models & set(PHOTOS)), colocated)
     rows = []
     for name, model, workload, connection_counts in rows_for(served_models):
         wrk.run(url, workload, connections=4, seconds=2)  # warm the path and the model
@@ -408,6 +436,13 @@ def main() -> None:
     parser.add_argument(
         "--config", type=Path, default=None, help="Serve config (default local.yaml; gpu.yaml on a GPU)"
     )
+    parser.add_argument(
+        "--colocate",
+        action="append",
+        default=[],
+        metavar="MODEL",
+        help="serve MODEL inside the ingress replica (deployment.placement: ingress); repeatable",
+    )
     args = parser.parse_args()
     global CONFIG
     CONFIG = (args.config or CONFIG).resolve()
@@ -419,10 +454,11 @@ def main() -> None:
     backend_figures = backends(args.seconds)
     from visionserve.local import start_local
 
-    service = start_local(CONFIG, port=_free_port(), grpc_port=_free_port(), include_dashboard=False)
+    config = service_config(args.colocate)
+    service = start_local(config, port=_free_port(), grpc_port=_free_port(), include_dashboard=False)
     try:
         service.wait_ready()
-        rows = served(service.url, args.seconds, bare)
+        rows = served(service.url, args.seconds, bare, config)
         proxy_row = {
             "workload": "classify via Ray's proxy",
             **wrk.run(
@@ -449,6 +485,8 @@ def main() -> None:
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": procs.machine(),
         "seconds_per_row": args.seconds,
+        "config": str(CONFIG.relative_to(ROOT)),
+        "colocated_in_ingress": args.colocate,
         "bare_pipeline": bare,
         "classifier_backends": backend_figures,
         "served": rows,
