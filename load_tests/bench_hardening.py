@@ -46,9 +46,14 @@ def _config(max_queue_ms: float | None = None, replicas: int | None = None) -> A
     args = load_serve_file(CONFIG).args
     for model in args["models"]:
         model.setdefault("batching", {})["max_queue_ms"] = max_queue_ms
-    if replicas:
+    if replicas:  # replicas of its own (the default config places it in the ingress)
         classifier = next(m for m in args["models"] if m["name"] == CLASSIFIER)
-        classifier["deployment"]["num_replicas"] = replicas
+        classifier["deployment"] = {
+            **classifier["deployment"],
+            "placement": "replica",
+            "num_replicas": replicas,
+            "num_cpus": 0.5,
+        }
     return parse_service_config(args)
 
 

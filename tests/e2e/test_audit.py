@@ -127,11 +127,7 @@ def audited(
         update={
             "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),
             "explainer": local_config.explainer.model_copy(update={"num_cpus": 0}),
-            "models": [
-                classifier.model_copy(
-                    update={"deployment": classifier.deployment.model_copy(update={"num_cpus": 0})}
-                )
-            ],
+            "models": [classifier],  # in the ingress, with its CPUs
             "pipelines": [],
             "audit": audit,
         }

@@ -46,11 +46,7 @@ def secured(
             # Explanations time out at once here: what passes authentication then shows as 504.
             "limits": local_config.limits.model_copy(update={"explain_timeout_s": 0.01}),
             "explainer": local_config.explainer.model_copy(update={"num_cpus": 0}),
-            "models": [
-                classifier.model_copy(
-                    update={"deployment": classifier.deployment.model_copy(update={"num_cpus": 0})}
-                )
-            ],
+            "models": [classifier],  # in the ingress, with its CPUs
             "pipelines": [],
             "auth": AuthConfig(
                 keys=[

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.helpers import image_bytes
-from visionserve.config import AutoscalingConfig, ServiceConfig
+from visionserve.config import AutoscalingConfig, DeploymentConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
 
@@ -50,9 +50,7 @@ def autoscaled(local_config: ServiceConfig, local_service: LocalService, setting
     from visionserve.local import deploy_app
 
     classifier = local_config.models[0]
-    deployment = classifier.deployment.model_copy(
-        update={"num_cpus": 0, "num_replicas": None, "autoscaling": SCALING}
-    )
+    deployment = DeploymentConfig(placement="replica", num_cpus=0, autoscaling=SCALING)
     config = local_config.model_copy(
         update={
             "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.helpers import image_bytes
-from visionserve.config import ServiceConfig
+from visionserve.config import DeploymentConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
 
@@ -33,7 +33,7 @@ def hardened(local_config: ServiceConfig, local_service: LocalService, settings:
     from visionserve.local import deploy_app
 
     classifier = local_config.models[0]
-    deployment = classifier.deployment.model_copy(update={"num_cpus": 0, "num_replicas": 2})
+    deployment = DeploymentConfig(placement="replica", num_cpus=0, num_replicas=2)
     config = local_config.model_copy(
         update={
             "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),

@@ -57,7 +57,10 @@ def _observed_config(local: ServiceConfig, audit_file: Path) -> ServiceConfig:
             "ingress": local.ingress.model_copy(update={"num_cpus": 0}),
             "explainer": local.explainer.model_copy(update={"num_cpus": 0}),
             "models": [
-                with_deployment(CLASSIFIER, num_cpus=0, max_ongoing_requests=1, max_queued_requests=1),
+                # A replica of its own, with room for one request: Serve's back-pressure is measured.
+                with_deployment(
+                    CLASSIFIER, placement="replica", num_cpus=0, max_ongoing_requests=1, max_queued_requests=1
+                ),
                 with_deployment(
                     DETECTOR,
                     num_cpus=0,
