@@ -3,9 +3,11 @@ the model in its own replica or inside the ingress.
 
 Two applications on one local Ray, identical but for one setting, run alternately by
 ab.compare (explainer and pipelines left out); rows: classify at 1 and 16 connections and with
-8 images per request at 16. ``--setting decode_nice``: decoding 10 below inference ("on")
-against equal priority; ``--setting placement``: the classifier inside the ingress ("on")
-against its own replica. Writes load_tests/results/<setting>.json.
+8 images per request at 16. ``--setting placement``: the classifier inside the ingress ("on")
+against its own replica; ``--setting decode_low``: decode threads at nice 19 ("on") against the
+model's priority; ``decode_idle``: at SCHED_IDLE ("on") against nice 19; ``decode_threads``: one
+decode thread ("on") against two. Writes
+load_tests/results/<setting>.json.
 
     VISIONSERVE_MODEL_DIR=../shared/models .venv/bin/python load_tests/bench_placement.py --setting placement
 """
@@ -20,6 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import ab
 from bench_serving import CLASSIFIER, ROOT, _request, service_config
 
+from visionserve.config import DeploymentConfig
+
 ROWS = [
     ("classify", [_request(CLASSIFIER)], 1),
     ("classify", [_request(CLASSIFIER)], 16),
@@ -33,9 +37,9 @@ def _classifier_only(config: Any) -> Any:
     return config.model_copy(update={"pipelines": [], "explainer": explainer, "models": models})
 
 
-def _with_decode_nice(config: Any, nice: int) -> Any:
+def _with_deployment(config: Any, **changes: Any) -> Any:
     def changed(m: Any) -> Any:
-        return m.model_copy(update={"deployment": m.deployment.model_copy(update={"decode_nice": nice})})
+        return m.model_copy(update={"deployment": m.deployment.model_copy(update=changes)})
 
     return config.model_copy(update={"models": [changed(m) for m in config.models]})
 
@@ -48,12 +52,18 @@ def main() -> None:
     args = ab.arguments(ROOT / "load_tests" / "results" / f"{setting}.json")
     if setting == "placement":
         on = _classifier_only(service_config([CLASSIFIER]))
-        off = _classifier_only(service_config([]))
-    elif setting == "decode_nice":
+        own = DeploymentConfig(placement="replica", num_cpus=0.5)
+        off = on.model_copy(update={"models": [on.models[0].model_copy(update={"deployment": own})]})
+    elif setting in ("decode_low", "decode_idle"):
         base = _classifier_only(service_config([CLASSIFIER]))
-        on, off = _with_decode_nice(base, 10), _with_decode_nice(base, 0)
+        on_priority, off_priority = ("low", "normal") if setting == "decode_low" else ("idle", "low")
+        on = _with_deployment(base, decode_priority=on_priority)
+        off = _with_deployment(base, decode_priority=off_priority)
+    elif setting == "decode_threads":
+        base = _classifier_only(service_config([CLASSIFIER]))
+        on, off = _with_deployment(base, decode_threads=1), _with_deployment(base, decode_threads=2)
     else:
-        raise SystemExit(f"--setting: placement or decode_nice, not {setting!r}")
+        raise SystemExit(f"--setting: placement, decode_low, decode_idle or decode_threads, not {setting!r}")
     ab.compare(setting, on, off, ROWS, args)
 
 

@@ -202,7 +202,7 @@ def service_config(colocate: list[str]) -> Any:
     unknown = set(colocate) - {m.name for m in config.models}
     if unknown:
         raise SystemExit(f"--colocate: unknown models {sorted(unknown)}")
-    placed = [m for m in config.models if m.name in colocate]
+    placed = [m for m in config.models if m.name in colocate and m.deployment.placement == "replica"]
 
     def in_ingress(m: Any) -> Any:
         deployment = DeploymentConfig(placement="ingress", decode_threads=m.deployment.decode_threads)
@@ -380,6 +380,11 @@ def litserve(seconds: float, connections_list: list[int], backend: str | None = 
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
+        # LitServe's workers outlive a signal to the group; one left running (at 60% of a
+        # core) would slow every row after it, as it once slowed the torch row 20-fold.
+        for pid in procs.with_command_line(f"litserve_app.py {port}"):
+            os.kill(pid, 9)
+        time.sleep(3)  # their threads take a moment to go
     return rows
 
 

@@ -30,6 +30,21 @@ def replicas(app: str) -> dict[str, int]:
     return {title[len(prefix) :]: pid for pid, title in ray_workers().items() if title.startswith(prefix)}
 
 
+def with_command_line(fragment: str) -> list[int]:
+    """Processes whose command line contains FRAGMENT (other than this one)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if fragment in command:
+            found.append(int(entry.name))
+    return found
+
+
 def rss_bytes(pid: int) -> int:
     fields = Path(f"/proc/{pid}/statm").read_text().split()
     return int(fields[1]) * _PAGE

@@ -192,23 +192,24 @@ print(len(policies), all(p == os.SCHED_IDLE for p in policies.values()))
     assert all_idle == "True"
 
 
-@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread nice (Linux)")
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux scheduling policies")
 def test_lower_thread_priority_lowers_only_the_calling_thread() -> None:
     from concurrent.futures import ThreadPoolExecutor
 
     from visionserve.deployments.priority import lower_thread_priority
 
-    def nice_of_this_thread() -> int:
-        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    def this_thread() -> tuple[int, int]:
+        thread_id = threading.get_native_id()
+        return os.getpriority(os.PRIO_PROCESS, thread_id), os.sched_getscheduler(thread_id)
 
-    own = nice_of_this_thread()
-    with ThreadPoolExecutor(1, initializer=lower_thread_priority, initargs=(5,)) as pool:
-        lowered = pool.submit(nice_of_this_thread).result()
-    with ThreadPoolExecutor(1, initializer=lower_thread_priority, initargs=(40,)) as pool:
-        floored = pool.submit(nice_of_this_thread).result()
-    assert lowered == min(19, own + 5)
-    assert floored == 19
-    assert nice_of_this_thread() == own
+    own = this_thread()
+    with ThreadPoolExecutor(1, initializer=lower_thread_priority, initargs=("low",)) as pool:
+        low = pool.submit(this_thread).result()
+    with ThreadPoolExecutor(1, initializer=lower_thread_priority, initargs=("idle",)) as pool:
+        idle = pool.submit(this_thread).result()
+    assert low == (19, own[1])
+    assert idle[1] == os.SCHED_IDLE
+    assert this_thread() == own
 
 
 def test_forgetting_idle_paths_keeps_the_ones_in_flight() -> None:

@@ -292,13 +292,12 @@ class DeploymentConfig(ReplicaConfig):
     )
     max_queued_requests: int = Field(default=256, ge=-1, description="-1: unbounded.")
     decode_threads: int = Field(default=2, ge=1, le=64)
-    decode_nice: int = Field(
-        default=10,
-        ge=0,
-        le=19,
+    decode_priority: Literal["normal", "low", "idle"] = Field(
+        default="low",
         description=(
-            "How far below the model's threads the decode threads run (a Linux nice increment): "
-            "inference keeps the cores it parallelises over, decoding fills the gaps. 0: equal."
+            "The decode threads' CPU priority below the model's threads: low is nice 19, idle "
+            "Linux's SCHED_IDLE. Inference keeps the cores it parallelises over; decoding fills "
+            "the gaps."
         ),
     )
     placement: Literal["replica", "ingress"] = Field(

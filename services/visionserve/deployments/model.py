@@ -93,7 +93,7 @@ class ModelDeployment:
             cfg.deployment.decode_threads,
             thread_name_prefix=f"decode-{cfg.name}",
             initializer=lower_thread_priority,
-            initargs=(cfg.deployment.decode_nice,),
+            initargs=(cfg.deployment.decode_priority,),
         )
         self._infer_pool = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{cfg.name}")
         self._texts = TextCache(TEXT_CACHE_SIZE)

@@ -28,23 +28,21 @@ def lower_priority(priority: CpuPriority) -> None:
     tasks = Path("/proc/self/task")
     thread_ids = [int(t.name) for t in tasks.iterdir()] if tasks.is_dir() else [0]
     for thread_id in thread_ids:
-        try:
-            if priority == "idle" and hasattr(os, "SCHED_IDLE"):
-                os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
-            elif os.getpriority(os.PRIO_PROCESS, thread_id) < 19:
-                os.setpriority(os.PRIO_PROCESS, thread_id, 19)
-        except OSError as exc:  # a thread that ended meanwhile, or a sandbox that forbids it
-            logger.debug("could not lower thread %d's priority: %s", thread_id, exc)
+        _lower_thread(thread_id, priority)
 
 
-def lower_thread_priority(increment: int) -> None:
-    """Lower the calling thread's nice value by INCREMENT (at most to 19); Linux schedules
-    threads on their own, so the process's other threads keep theirs."""
-    if increment <= 0 or not hasattr(os, "setpriority"):
-        return
-    thread_id = threading.get_native_id()
+def lower_thread_priority(priority: CpuPriority) -> None:
+    """Run the calling thread at PRIORITY (as ``lower_priority``); the process's other threads
+    keep theirs. For a thread pool's initializer."""
+    if priority != "normal" and hasattr(os, "setpriority"):
+        _lower_thread(threading.get_native_id(), priority)
+
+
+def _lower_thread(thread_id: int, priority: CpuPriority) -> None:
     try:
-        nice = os.getpriority(os.PRIO_PROCESS, thread_id)
-        os.setpriority(os.PRIO_PROCESS, thread_id, min(19, nice + increment))
-    except OSError as exc:  # a sandbox that forbids it
+        if priority == "idle" and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(thread_id, os.SCHED_IDLE, os.sched_param(0))
+        elif os.getpriority(os.PRIO_PROCESS, thread_id) < 19:
+            os.setpriority(os.PRIO_PROCESS, thread_id, 19)
+    except OSError as exc:  # a thread that ended meanwhile, or a sandbox that forbids it
         logger.debug("could not lower thread %d's priority: %s", thread_id, exc)
