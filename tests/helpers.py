@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from visionserve.config import ServiceConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = Path(os.environ.get("VISIONSERVE_TEST_IMAGES", ROOT.parent / "shared" / "images"))
 
@@ -68,3 +70,17 @@ DOG_BIKE_CAR = {
     "bicycle": (46, 132, 572, 431),
     "car": (467, 78, 692, 172),
 }
+
+
+def classifier_app(config: ServiceConfig, **classifier_changes: object) -> ServiceConfig:
+    """CONFIG's classifier alone (with CLASSIFIER_CHANGES), no explainer, no pipelines and no
+    CPUs reserved for the ingress: an application of a test's own beside the session's."""
+    classifier = config.models[0]
+    return config.model_copy(
+        update={
+            "ingress": config.ingress.model_copy(update={"num_cpus": 0}),
+            "explainer": config.explainer.model_copy(update={"enabled": False}),
+            "models": [classifier.model_copy(update=classifier_changes)],
+            "pipelines": [],
+        }
+    )

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.helpers import image_bytes
+from tests.helpers import classifier_app, image_bytes
 from visionserve.config import AutoscalingConfig, DeploymentConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
@@ -49,16 +49,8 @@ def autoscaled(local_config: ServiceConfig, local_service: LocalService, setting
 
     from visionserve.local import deploy_app
 
-    classifier = local_config.models[0]
     deployment = DeploymentConfig(placement="replica", num_cpus=0, autoscaling=SCALING)
-    config = local_config.model_copy(
-        update={
-            "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),
-            "explainer": local_config.explainer.model_copy(update={"enabled": False}),
-            "models": [classifier.model_copy(update={"deployment": deployment})],
-            "pipelines": [],
-        }
-    )
+    config = classifier_app(local_config, deployment=deployment)
     port = deploy_app(config, name=APP, route_prefix=f"/{APP}", settings=settings)
     try:
         yield f"http://{local_service.host}:{port}/{APP}"

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.helpers import CAT_LABELS, image_bytes
+from tests.helpers import CAT_LABELS, classifier_app, image_bytes
 from visionserve.config import DeploymentConfig, ServiceConfig
 from visionserve.local import APP_NAME, LocalService
 from visionserve.settings import Settings
@@ -29,17 +29,8 @@ def own_replica(
 
     from visionserve.local import deploy_app
 
-    classifier = local_config.models[0]
-    assert classifier.deployment.placement == "ingress"
-    replica = DeploymentConfig(placement="replica", num_cpus=0)
-    config = local_config.model_copy(
-        update={
-            "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),
-            "explainer": local_config.explainer.model_copy(update={"enabled": False}),
-            "models": [classifier.model_copy(update={"deployment": replica})],
-            "pipelines": [],
-        }
-    )
+    assert local_config.models[0].deployment.placement == "ingress"
+    config = classifier_app(local_config, deployment=DeploymentConfig(placement="replica", num_cpus=0))
     port = deploy_app(config, name=APP, route_prefix=f"/{APP}", settings=settings)
     try:
         yield f"http://{local_service.host}:{port}/{APP}"

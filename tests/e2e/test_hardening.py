@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import image_bytes
+from tests.helpers import classifier_app, image_bytes
 from visionserve.config import DeploymentConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
@@ -32,23 +32,9 @@ def hardened(local_config: ServiceConfig, local_service: LocalService, settings:
 
     from visionserve.local import deploy_app
 
-    classifier = local_config.models[0]
+    batching = local_config.models[0].batching.model_copy(update={"max_queue_ms": 100})
     deployment = DeploymentConfig(placement="replica", num_cpus=0, num_replicas=2)
-    config = local_config.model_copy(
-        update={
-            "ingress": local_config.ingress.model_copy(update={"num_cpus": 0}),
-            "explainer": local_config.explainer.model_copy(update={"enabled": False}),
-            "models": [
-                classifier.model_copy(
-                    update={
-                        "deployment": deployment,
-                        "batching": classifier.batching.model_copy(update={"max_queue_ms": 100}),
-                    }
-                )
-            ],
-            "pipelines": [],
-        }
-    )
+    config = classifier_app(local_config, deployment=deployment, batching=batching)
     port = deploy_app(config, name=APP, route_prefix=f"/{APP}", settings=settings)
     url = f"http://{local_service.host}:{port}/{APP}"
     for _ in range(4):  # both replicas learn their speed

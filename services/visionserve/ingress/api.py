@@ -53,7 +53,7 @@ from visionserve.ingress.auth import Authenticator, presented_key, scope_for_rou
 from visionserve.ingress.colocated import InProcessHandle, colocated_models
 from visionserve.ingress.errors import EXPECTED_ERRORS, describe_error, error_response, to_response
 from visionserve.ingress.grpc_api import GrpcMethods
-from visionserve.ingress.measure import MeasureRequests
+from visionserve.ingress.measure import MeasureRequests, authenticator
 from visionserve.ingress.requests import (
     ParsedRequest,
     b64_image,
@@ -136,14 +136,9 @@ _OIP_SCHEMAS: dict[str, type[Any]] = {
 _OIP_DETECTION_OUTPUTS = ["image_index", "boxes", "scores", "labels"]
 
 
-def _authenticator(request: Request) -> Authenticator | None:
-    auth: Authenticator | None = getattr(request.app.state, "auth", None)
-    return auth if auth is not None and auth.enabled else None
-
-
 async def authorise(request: Request) -> None:
     """Every API route's dependency: the key must allow the route's scope (ingress.auth)."""
-    auth = _authenticator(request)
+    auth = authenticator(request.scope)
     if auth is not None:
         route = request.scope.get("route")
         scope = scope_for_route(str(getattr(route, "path", "")))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from visionserve.config import LimitsConfig, MetricsConfig, ModelConfig
@@ -52,5 +51,6 @@ def colocated_models(
     # Imported only when needed: the model code pulls in the model runtimes.
     from visionserve.deployments.model import ModelDeployment
 
-    dirs = [str(Path(d)) for d in model_dirs]
-    return {m.name: InProcessHandle(ModelDeployment(m, limits, dirs, cache_dir, metrics)) for m in placed}
+    return {
+        m.name: InProcessHandle(ModelDeployment(m, limits, model_dirs, cache_dir, metrics)) for m in placed
+    }

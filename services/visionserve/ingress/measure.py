@@ -21,10 +21,11 @@ from visionserve.metrics import IngressMetrics
 
 _NO_METRICS = IngressMetrics(MetricsConfig(enabled=False))
 # FastAPI's own pages: plain routes, outside the API routes' dependencies.
-DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+_DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
 
 
-def _authenticator(scope: dict[str, Any]) -> Authenticator | None:
+def authenticator(scope: dict[str, Any]) -> Authenticator | None:
+    """The application's key checker, when keys are configured."""
     auth: Authenticator | None = getattr(scope["app"].state, "auth", None)
     return auth if auth is not None and auth.enabled else None
 
@@ -55,9 +56,9 @@ class MeasureRequests:
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
         metrics: IngressMetrics = getattr(scope["app"].state, "metrics", _NO_METRICS)
-        auth = _authenticator(scope)
+        auth = authenticator(scope)
         with metrics.request("http", "unmatched") as record:
-            refused = _refusal(auth, headers) if auth and get_route_path(scope) in DOC_PATHS else None
+            refused = _refusal(auth, headers) if auth and get_route_path(scope) in _DOC_PATHS else None
             if refused is not None:
                 error = to_response(refused, request_id)
                 record.status = error.status_code
