@@ -43,6 +43,43 @@ def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
 
 
+def header_bomb(fmt: str, width: int, height: int) -> bytes:
+    """A small real image in ``fmt`` whose header is rewritten to declare width x height: what a
+    decoder would allocate for if it trusted the header. The pixel data stays the small image's."""
+    small = Image.new("RGB", (8, 8), (200, 30, 30))
+    data = bytearray(encode(small, fmt, **({"lossless": True} if fmt == "WEBP" else {})))
+    if fmt == "PNG":
+        data[16:24] = struct.pack(">II", width, height)
+        data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])) & 0xFFFFFFFF)
+    elif fmt == "JPEG":
+        sof = data.index(b"\xff\xc0")
+        data[sof + 5 : sof + 9] = struct.pack(">HH", height, width)
+    elif fmt == "GIF":
+        data[6:10] = struct.pack("<HH", width, height)  # logical screen
+        descriptor = data.index(b"\x2c", 13)
+        data[descriptor + 5 : descriptor + 9] = struct.pack("<HH", width, height)
+    elif fmt == "BMP":
+        data[18:26] = struct.pack("<ii", width, height)
+    elif fmt == "WEBP":  # lossless: 14-bit width-1 and height-1 after the 0x2f signature
+        signature = data.index(b"VP8L") + 8
+        bits = int.from_bytes(data[signature + 1 : signature + 5], "little")
+        bits = (bits & ~0x0FFFFFFF) | (width - 1) | ((height - 1) << 14)
+        data[signature + 1 : signature + 5] = bits.to_bytes(4, "little")
+    elif fmt == "TIFF":
+        data = bytearray(_tiff_header(width, height))
+    else:
+        raise ValueError(fmt)
+    return bytes(data)
+
+
+def _tiff_header(width: int, height: int) -> bytes:
+    """An uncompressed RGB TIFF declaring width x height with one strip of 3 bytes."""
+    tags = [(256, 4, width), (257, 4, height), (258, 3, 8), (259, 3, 1), (262, 3, 2),
+            (273, 4, 8), (277, 3, 3), (278, 4, height), (279, 4, 3)]  # fmt: skip
+    ifd = struct.pack("<H", len(tags)) + b"".join(struct.pack("<HHII", t, k, 1, v) for t, k, v in tags)
+    return b"II*\x00" + struct.pack("<I", 11) + b"\x00\x00\x00" + ifd + b"\x00\x00\x00\x00"
+
+
 def with_exif_orientation(upright: Image.Image, orientation: int) -> bytes:
     """A JPEG whose stored pixels need ``orientation`` applied to look like ``upright``."""
     stored = {

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile, ImageOps
 
+from visionserve.config import PIXEL_CEILING
 from visionserve.errors import ImageTooLarge, InvalidImage
-from visionserve.imaging import decode, probe
+from visionserve.imaging import decode, displayed_pixels, probe
 
-from .helpers import encode, image_bytes, png_bomb, with_exif_orientation
+from .helpers import encode, header_bomb, image_bytes, png_bomb, with_exif_orientation
 
 LIMIT = 40_000_000
 
@@ -105,17 +106,22 @@ def test_sixteen_bit_uses_the_whole_range() -> None:
     assert pixels.max() == 255
 
 
-def test_decompression_bomb_is_refused_from_the_header(monkeypatch: pytest.MonkeyPatch) -> None:
-    bomb = png_bomb(20000, 20000)
-    assert len(bomb) < 100_000
+@pytest.mark.parametrize(("width", "height"), [(20000, 10000), (20000, 20000), (100000, 100000)])
+def test_decompression_bomb_is_refused_from_the_header(
+    monkeypatch: pytest.MonkeyPatch, width: int, height: int
+) -> None:
+    """Under Pillow's own guard (250 Mpx) our limit names the size; past it Pillow refuses at open."""
+    bomb = png_bomb(width, height)
+    assert len(bomb) < 2**21
 
     def no_decoding(self: object) -> None:
         raise AssertionError("pixels were decoded")
 
     monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
-    with pytest.raises(ImageTooLarge, match="20000x20000"):
+    named = f"{width}x{height}" if width * height <= PIXEL_CEILING else "over any limit"
+    with pytest.raises(ImageTooLarge, match=named):
         probe(bomb, max_pixels=LIMIT)
-    with pytest.raises(ImageTooLarge):
+    with pytest.raises(ImageTooLarge, match=named):
         decode(bomb, max_pixels=LIMIT)
 
 
@@ -142,3 +148,93 @@ def test_rotated_size_counts_for_probe(chelsea: Image.Image) -> None:
     assert stored.size == (300, 451)
     assert ImageOps.exif_transpose(stored).size == (451, 300)
     assert (probe(data, max_pixels=LIMIT).width, probe(data, max_pixels=LIMIT).height) == (451, 300)
+
+
+HEADER_FORMATS = ["PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF"]
+
+
+@pytest.fixture
+def decoder_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every call into a pixel decoder (Pillow's loaders), recorded instead of run."""
+    from PIL import WebPImagePlugin
+
+    calls: list[str] = []
+
+    def refuse(self: Image.Image) -> None:
+        calls.append(str(self.format))
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    monkeypatch.setattr(WebPImagePlugin.WebPImageFile, "load", refuse)
+    return calls
+
+
+@pytest.mark.parametrize("fmt", HEADER_FORMATS)
+@pytest.mark.parametrize(("width", "height"), [(10000, 10000), (16384, 16384), (65000, 40)])
+def test_header_bombs_in_every_format_are_refused_without_decoding(
+    decoder_calls: list[str], fmt: str, width: int, height: int
+) -> None:
+    if fmt == "WEBP" and width > 16384:
+        width, height = 16384, 2442  # lossless WebP stores 14-bit sides
+    bomb = header_bomb(fmt, width, height)
+    assert len(bomb) < 1000
+    if width * height <= LIMIT:
+        assert probe(bomb, max_pixels=LIMIT).width == width
+        return
+    named = f"{width}x{height}" if width * height <= PIXEL_CEILING else "over any limit"
+    for check in (probe, decode):
+        with pytest.raises(ImageTooLarge, match=named):
+            check(bomb, max_pixels=LIMIT)
+    assert decoder_calls == []
+
+
+def test_png_exif_is_read_from_the_header_only(chelsea: Image.Image, decoder_calls: list[str]) -> None:
+    """Pillow's PNG getexif loads every pixel to look for an eXIf chunk after them; the probe
+    reads the one before them (where PNG puts it) and decodes nothing."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(chelsea.transpose(Image.Transpose.ROTATE_90), "PNG", exif=exif.tobytes())
+    header = probe(data, max_pixels=LIMIT)
+    assert (header.width, header.height) == (451, 300)
+    assert decoder_calls == []
+
+
+def test_png_exif_orientation_applies_when_decoded(chelsea: Image.Image) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(chelsea.transpose(Image.Transpose.ROTATE_90), "PNG", exif=exif.tobytes())
+    decoded = decode(data, max_pixels=LIMIT)
+    assert decoded.pixels.shape == (300, 451, 3)
+    assert np.array_equal(decoded.pixels, np.asarray(chelsea.convert("RGB")))
+
+
+def test_large_jpeg_decodes_reduced_to_what_the_model_needs(chelsea: Image.Image) -> None:
+    big = chelsea.convert("RGB").resize((451 * 8, 300 * 8), Image.Resampling.BICUBIC)
+    data = encode(big, "JPEG", quality=95)
+    decoded = decode(data, max_pixels=LIMIT, needed=lambda w, h: (w // 8, h // 8))
+    assert (decoded.width, decoded.height) == (3608, 2400)  # coordinates stay the original's
+    assert decoded.pixels.shape == (600, 902, 3)  # a quarter of each side: twice what is needed
+    full = decode(data, max_pixels=LIMIT)
+    assert full.size is None
+    assert full.pixels.shape == (2400, 3608, 3)
+    assert displayed_pixels(decoded).shape == full.pixels.shape
+    shrunk = np.asarray(Image.fromarray(full.pixels).resize((902, 600), Image.Resampling.BILINEAR), dtype=int)
+    assert np.abs(shrunk - decoded.pixels.astype(int)).mean() < 3
+
+
+def test_reduced_jpeg_keeps_its_exif_orientation(chelsea: Image.Image) -> None:
+    big = chelsea.convert("RGB").resize((451 * 4, 300 * 4))
+    data = with_exif_orientation(big, 6)
+    decoded = decode(data, max_pixels=LIMIT, needed=lambda w, h: (w // 8, h // 8))
+    assert (decoded.width, decoded.height) == (1804, 1200)
+    assert decoded.pixels.shape == (300, 451, 3)
+    assert decoded.size == (1804, 1200)
+
+
+def test_small_images_and_other_formats_are_decoded_whole(chelsea: Image.Image) -> None:
+    big = chelsea.convert("RGB").resize((451 * 4, 300 * 4))
+    decoded = decode(encode(big, "PNG"), max_pixels=LIMIT, needed=lambda w, h: (w // 8, h // 8))
+    assert decoded.size is None
+    assert decoded.pixels.shape == (1200, 1804, 3)
+    small = decode(image_bytes("dog_bike_car.jpg"), max_pixels=LIMIT, needed=lambda w, h: (w, h))
+    assert small.size is None

@@ -419,12 +419,16 @@ class ModelConfig(_Strict):
         return self
 
 
+PIXEL_CEILING = 250_000_000
+"""The largest max_image_pixels; Pillow's own guard refuses images past it at open."""
+
+
 class LimitsConfig(_Strict):
     max_body_bytes: int = Field(default=32 * 2**20, ge=1024, description="Whole request body.")
     max_images_per_request: int = Field(default=16, ge=1, le=1024)
     max_texts_per_request: int = Field(default=256, ge=1, le=10000)
     max_image_pixels: int = Field(
-        default=40_000_000, ge=1, description="width * height, checked before decoding."
+        default=40_000_000, ge=1, le=PIXEL_CEILING, description="width * height, checked before decoding."
     )
     request_timeout_s: float = Field(
         default=30.0, gt=0, le=3600, description="Predictions, embeddings and model metadata."

@@ -38,7 +38,7 @@ class ModelEngine:
         loaded = load_model(cfg, self.labels, model_dirs=dirs, cache_dir=cache_dir, user=user)
         self.runner = loaded.runner
         self.version = loaded.version
-        self._decode: Callable[..., DecodedImage] = decode
+        self._decode: Callable[..., DecodedImage] = partial(decode, needed=self.task.decode_size)
         if cfg.runtime.jpeg_decoder == "torchvision":
             from visionserve.runtime.jpeg import decode_on_device
 

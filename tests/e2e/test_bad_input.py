@@ -47,7 +47,14 @@ CASES: list[tuple[str, str, dict[str, Any], int, str, str]] = [
         "invalid_image",
         "could not be decoded",
     ),
-    ("pixel bomb", "/v1/classify", {"files": _files(png_bomb())}, 413, "image_too_large", "20000x20000"),
+    (
+        "pixel bomb",
+        "/v1/classify",
+        {"files": _files(png_bomb(10000, 10000))},
+        413,
+        "image_too_large",
+        "10000x10000",
+    ),
     (
         "unknown model",
         "/v1/classify",

@@ -27,7 +27,7 @@ from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
 from visionserve.explain.progress import NO_PROGRESS, Progress
 from visionserve.explain.support import supported_methods
 from visionserve.explain.targets import BoxScore, ClassLogit, Cosine, SegmentationClass, Target, YoloxBoxScore
-from visionserve.imaging import DecodedImage, decode
+from visionserve.imaging import DecodedImage, decode, displayed_pixels
 from visionserve.runtime.torch_runner import TorchRunner
 from visionserve.tasks import Prepared
 from visionserve_client.types import (
@@ -75,6 +75,8 @@ class ExplainableModel:
         cfg = engine.cfg
         runner = engine.runner
         self.module: torch.nn.Module | None = runner.module if isinstance(runner, TorchRunner) else None
+        if isinstance(runner, TorchRunner):
+            runner.host_boundary()  # the methods hand the module CPU float32 tensors
         self.methods = supported_methods(cfg.task, self.module is not None, cfg.source.head)
         self.layer = default_layer(self.module) if self.module is not None else None
         self.lock = threading.Lock()
@@ -213,7 +215,9 @@ class ExplainableModel:
         params = parse_explain_params(raw_params)
         params = replace(params, options=replace(params.options, progress=progress))
         self._check(params)
-        image = decode(data, max_pixels=max_pixels)
+        # Decoded as the model deployment decodes it, so that the explained input is the one
+        # that was predicted on (a large JPEG at a reduced DCT scale).
+        image = decode(data, max_pixels=max_pixels, needed=self.engine.task.decode_size)
         item = self.engine.task.preprocess(image)
         x = torch.from_numpy(item.tensor)[None]
         for method in params.methods:
@@ -299,7 +303,7 @@ class ExplainableModel:
             raw=FloatMap(shape=raw.shape, scale=scale, data=data),  # type: ignore[arg-type]
             signed=signed,
             normalized_png=views.gray_png(view, signed),
-            overlay_png=views.overlay_png(image.pixels, view, signed) if params.overlay else None,
+            overlay_png=views.overlay_png(displayed_pixels(image), view, signed) if params.overlay else None,
             fidelity=fidelity,
             seconds=time.perf_counter() - started,
         )

@@ -1,19 +1,26 @@
 """Compressed image bytes -> validated RGB uint8 pixels.
 
 ``probe`` reads only the header (format and size) so that a decompression bomb, such as a
-20000x20000 PNG of a few KB, is refused before any pixel is decoded. ``decode`` then yields
-the image as displayed: EXIF orientation applied, first frame of an animation, and every
-mode (grayscale, palette, RGBA, CMYK, 16-bit, float) converted to 8-bit RGB.
+20000x20000 PNG of a few KB, is refused before any pixel is decoded: every limit is checked
+from the header, for every format, before anything that could touch pixel data (on PNG,
+Pillow's ``getexif`` loads the whole image). ``decode`` then yields the image as displayed:
+EXIF orientation applied, first frame of an animation, and every mode (grayscale, palette,
+RGBA, CMYK, 16-bit, float) converted to 8-bit RGB. Given the size a model needs, a JPEG is
+decoded at a reduced DCT scale (1/2, 1/4 or 1/8), which costs a fraction of the memory and
+time of a full decode.
 """
 
 from __future__ import annotations
 
 import io
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
+from visionserve.config import PIXEL_CEILING
 from visionserve.errors import ImageTooLarge, InvalidImage
 
 FORMATS = ("JPEG", "PNG", "WEBP", "BMP", "GIF", "TIFF")
@@ -22,9 +29,16 @@ _FORMAT_LIST = "JPEG, PNG, WebP, BMP, GIF or TIFF"
 # Orientations 5-8 swap width and height when applied.
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
 
-# Our own pixel limit is checked from the header; Pillow's global one would otherwise warn
-# or raise with a message that does not say which limit applies.
-Image.MAX_IMAGE_PIXELS = None
+# Our own pixel limit (limits.max_image_pixels, at most this) is checked from the header first.
+# Pillow's guard stays on behind it, for any path that opens an image without our check: it
+# refuses images over twice this at open. Between one and two times it only warns, and ours
+# refuses those anyway, so that warning says nothing.
+Image.MAX_IMAGE_PIXELS = PIXEL_CEILING
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+NeededSize = Callable[[int, int], "tuple[int, int] | None"]
+"""(displayed width, height) -> the smallest (width, height) a model's preprocessing needs at
+full quality, or None for every pixel."""
 
 
 @dataclass(frozen=True)
@@ -38,16 +52,19 @@ class ImageHeader:
 @dataclass(frozen=True)
 class DecodedImage:
     pixels: np.ndarray
-    """(height, width, 3) uint8, RGB, as displayed."""
+    """(h, w, 3) uint8, RGB, as displayed: the whole image, at full size or reduced."""
     format: str
+    size: tuple[int, int] | None = None
+    """(width, height) of the original as displayed, where ``pixels`` were decoded reduced."""
 
     @property
     def width(self) -> int:
-        return int(self.pixels.shape[1])
+        """The original's width: coordinates in results refer to it, whatever ``pixels`` hold."""
+        return self.size[0] if self.size is not None else int(self.pixels.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.pixels.shape[0])
+        return self.size[1] if self.size is not None else int(self.pixels.shape[0])
 
 
 def _open(data: bytes) -> Image.Image:
@@ -55,6 +72,11 @@ def _open(data: bytes) -> Image.Image:
         raise InvalidImage("the image is empty (0 bytes)")
     try:
         return Image.open(io.BytesIO(data), formats=FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageTooLarge(
+            f"the image header declares more than {PIXEL_CEILING:,} pixels, over any limit: "
+            "downscale it before sending"
+        ) from None
     except Image.UnidentifiedImageError:
         raise InvalidImage(f"not a supported image: send {_FORMAT_LIST} bytes") from None
     except Exception as exc:  # hostile headers raise struct.error, IndexError... as well as OSError
@@ -62,8 +84,11 @@ def _open(data: bytes) -> Image.Image:
 
 
 def _orientation(image: Image.Image) -> int:
+    """EXIF orientation from what the header holds, never from pixel data: a PNG's own
+    ``getexif`` loads the whole image to look for an eXIf chunk after the pixels (whose
+    orientation would then also disagree with the size ``probe`` reported)."""
     try:
-        value = image.getexif().get(0x0112, 1)
+        value = Image.Image.getexif(image).get(0x0112, 1)
     except Exception:  # a malformed EXIF block must not fail an otherwise valid image
         return 1
     return value if isinstance(value, int) and 1 <= value <= 8 else 1
@@ -83,9 +108,9 @@ def probe(data: bytes, *, max_pixels: int) -> ImageHeader:
     """Read format and displayed size from the header; refuse images over ``max_pixels``."""
     with _open(data) as image:
         width, height = image.size
+        _check_size(width, height, max_pixels)  # before anything reads past the header
         if _orientation(image) in _TRANSPOSED_ORIENTATIONS:
             width, height = height, width
-        _check_size(width, height, max_pixels)
         return ImageHeader(format=str(image.format), width=width, height=height)
 
 
@@ -145,26 +170,51 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         mode = image.mode
     if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         # Transparent pixels carry arbitrary colour: composite onto white, as a viewer shows them.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
+        # Pasting through the alpha channel holds two full-size copies at once, not five.
+        rgba = image if mode == "RGBA" else image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
     return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def decode(data: bytes, *, max_pixels: int) -> DecodedImage:
-    """Decode to RGB uint8 as displayed. Raises InvalidImage or ImageTooLarge."""
+def _reduce_jpeg(image: Image.Image, transposed: bool, needed: tuple[int, int]) -> None:
+    """Let libjpeg decode at the smallest DCT scale that still gives twice the size needed
+    (Pillow's ``reducing_gap``: the final antialiased resize then loses nothing visible)."""
+    width, height = (needed[1], needed[0]) if transposed else needed
+    image.draft(image.mode, (2 * width, 2 * height))
+
+
+def decode(data: bytes, *, max_pixels: int, needed: NeededSize | None = None) -> DecodedImage:
+    """Decode to RGB uint8 as displayed. Raises InvalidImage or ImageTooLarge.
+
+    With ``needed``, a JPEG larger than twice that size is decoded reduced (``size`` then
+    keeps the original's); every other format is decoded whole."""
     with _open(data) as image:
         width, height = image.size
         _check_size(width, height, max_pixels)
         fmt = str(image.format)
+        orientation = _orientation(image)
+        transposed = orientation in _TRANSPOSED_ORIENTATIONS
+        displayed = (height, width) if transposed else (width, height)
         try:
             image.seek(0)  # first frame of GIF / multi-page TIFF / animated WebP
+            target = needed(*displayed) if needed is not None else None
+            if target is not None and fmt == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
+                _reduce_jpeg(image, transposed, target)
             image.load()
-            upright = ImageOps.exif_transpose(image) or image
-            rgb = _to_rgb(upright)
-            pixels = np.asarray(rgb, dtype=np.uint8)
+            pixels = orient(np.asarray(_to_rgb(image), dtype=np.uint8), orientation)
         except Exception as exc:  # any decoder failure on the caller's bytes is a bad image
             raise InvalidImage(f"the {fmt} image could not be decoded: {exc}") from None
     if pixels.ndim != 3 or pixels.shape[2] != 3:
         raise InvalidImage(f"decoded to an unexpected shape {pixels.shape}")
-    return DecodedImage(pixels=np.ascontiguousarray(pixels), format=fmt)
+    reduced = (pixels.shape[1], pixels.shape[0]) != displayed
+    return DecodedImage(pixels=np.ascontiguousarray(pixels), format=fmt, size=displayed if reduced else None)
+
+
+def displayed_pixels(image: DecodedImage) -> np.ndarray:
+    """(height, width, 3) pixels at the original's displayed size, resized up where the image
+    was decoded reduced (for drawing over it, not for the model)."""
+    if image.size is None:
+        return image.pixels
+    return np.asarray(Image.fromarray(image.pixels).resize(image.size, Image.Resampling.BILINEAR))

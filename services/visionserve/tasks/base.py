@@ -82,6 +82,12 @@ class Task(ABC, Generic[ParamsT, ResultT]):
     @abstractmethod
     def preprocess(self, image: DecodedImage) -> Prepared: ...
 
+    def decode_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """The smallest (width, height) of a ``width`` x ``height`` image that ``preprocess``
+        needs at full quality, so that a large JPEG can be decoded reduced; None: every pixel
+        (user code that reads the pixels itself)."""
+        return None
+
     def collate(self, items: Sequence[Prepared]) -> np.ndarray | list[np.ndarray]:
         """The runner's input for these items: one stacked batch by default."""
         return np.stack([item.tensor for item in items])
@@ -165,18 +171,39 @@ def center_crop_to_original(values: np.ndarray, item: Prepared, cfg: ModelConfig
     return full
 
 
+def center_crop_size(width: int, height: int, cfg: ModelConfig) -> tuple[int, int]:
+    """What ``center_crop_input`` needs of an image: its size with the shorter side resized."""
+    resized_w, resized_h, *_ = center_crop_region(width, height, cfg)
+    return resized_w, resized_h
+
+
 def center_crop_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
-    """Resize the shorter side to preprocess.resize, then take the central square input."""
+    """Resize the shorter side to preprocess.resize, then take the central square input.
+
+    Only the crop is resampled: Pillow's ``box`` reads the pixels under the crop and its
+    filter's reach, with the same weights as resizing everything and cropping after, so the
+    work is the crop's whatever the aspect ratio (a 1x2000 strip would otherwise be resized
+    to 256x512000 first)."""
     resized_w, resized_h, left, top, side = center_crop_region(image.width, image.height, cfg)
-    pixels = resize(image.pixels, resized_w, resized_h)
-    crop = pixels[top : top + side, left : left + side]
+    fx, fy = image.pixels.shape[1] / resized_w, image.pixels.shape[0] / resized_h
+    box = (left * fx, top * fy, (left + side) * fx, (top + side) * fy)
+    crop = np.asarray(Image.fromarray(image.pixels).resize((side, side), Image.Resampling.BILINEAR, box=box))
     return Prepared(normalise(crop, cfg), image.width, image.height, 1.0)
+
+
+def any_size_scale(width: int, height: int, cfg: ModelConfig) -> float:
+    """Model-input pixels per original pixel for models that take any size."""
+    return min(1.0, cfg.preprocess.max_size / max(width, height))
+
+
+def scaled_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def any_size_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
     """For models that take any size: cap the longer side at preprocess.max_size."""
-    scale = min(1.0, cfg.preprocess.max_size / max(image.width, image.height))
-    width, height = max(1, round(image.width * scale)), max(1, round(image.height * scale))
+    scale = any_size_scale(image.width, image.height, cfg)
+    width, height = scaled_size(image.width, image.height, scale)
     return Prepared(normalise(resize(image.pixels, width, height), cfg), image.width, image.height, scale)
 
 

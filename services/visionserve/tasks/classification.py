@@ -10,7 +10,13 @@ import numpy as np
 from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, center_crop_input, center_crop_to_original
+from visionserve.tasks.base import (
+    Prepared,
+    Task,
+    center_crop_input,
+    center_crop_size,
+    center_crop_to_original,
+)
 from visionserve_client.types import Classification, ClassScore, ImageSize
 
 
@@ -42,6 +48,9 @@ class ClassificationTask(Task[ClassifyParams, Classification]):
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         return center_crop_input(image, self.cfg)
+
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        return center_crop_size(width, height, self.cfg)
 
     def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
         return center_crop_to_original(values, item, self.cfg)

@@ -17,7 +17,7 @@ from torchvision.ops import batched_nms
 from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, normalise, resize, resize_map
+from visionserve.tasks.base import Prepared, Task, normalise, resize, resize_map, scaled_size
 from visionserve_client.types import Detection, DetectionResult, ImageSize
 
 YOLOX_STRIDES = (8, 16, 32)
@@ -58,12 +58,18 @@ class YoloxDetectionTask(Task[DetectParams, DetectionResult]):
         """Letterbox: keep the aspect ratio, align top-left, pad the rest with pad_value."""
         size = self.cfg.preprocess.input_size
         assert size is not None  # checked by ModelConfig
-        ratio = min(size / image.width, size / image.height)
-        width = max(1, round(image.width * ratio))
-        height = max(1, round(image.height * ratio))
+        ratio = self._ratio(image.width, image.height)
+        width, height = scaled_size(image.width, image.height, ratio)
         canvas = np.full((size, size, 3), self.cfg.preprocess.pad_value, dtype=np.uint8)
         canvas[:height, :width] = resize(image.pixels, width, height)
         return Prepared(normalise(canvas, self.cfg), image.width, image.height, ratio)
+
+    def _ratio(self, width: int, height: int) -> float:
+        size = int(self.cfg.preprocess.input_size or 0)
+        return min(size / width, size / height)
+
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        return scaled_size(width, height, self._ratio(width, height))
 
     def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
         """The letterboxed image sits top-left in the input: cut it out and scale it back."""

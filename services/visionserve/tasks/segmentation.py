@@ -48,6 +48,10 @@ class SemanticSegmentationTask(Task[SemanticParams, SemanticSegmentation]):
     def preprocess(self, image: DecodedImage) -> Prepared:
         return stretched_input(image, self.cfg)
 
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        size = int(self.cfg.preprocess.input_size or 0)
+        return size, size
+
     def split(self, outputs: Any, count: int) -> list[Any]:
         maps = outputs["out"] if isinstance(outputs, dict) else outputs
         return [maps[i] for i in range(count)]

@@ -17,7 +17,7 @@ import torch
 from torchvision.ops import batched_nms
 
 from visionserve.imaging import DecodedImage
-from visionserve.tasks.base import Prepared, Task, any_size_input
+from visionserve.tasks.base import Prepared, Task, any_size_input, any_size_scale, scaled_size
 from visionserve.tasks.detection import DetectParams, parse_detect_params
 from visionserve.tasks.masks import encode_rle, upsample
 from visionserve_client.types import (
@@ -71,6 +71,9 @@ class _TorchvisionTask(Task[Any, Any]):
 
     def preprocess(self, image: DecodedImage) -> Prepared:
         return any_size_input(image, self.cfg)
+
+    def decode_size(self, width: int, height: int) -> tuple[int, int]:
+        return scaled_size(width, height, any_size_scale(width, height, self.cfg))
 
     def collate(self, items: Sequence[Prepared]) -> list[np.ndarray]:
         return [item.tensor for item in items]
