@@ -148,7 +148,7 @@ class ExplainRequest(_Schema):
     target_box_index: int | None = Field(
         default=None, ge=0, description="Detectors: index in the model's /v1/detect answer (default 0)."
     )
-    target_box: list[float] | None = Field(
+    target_box: list[Annotated[float, Field(ge=-1e6, le=1e6)]] | None = Field(
         default=None, min_length=4, max_length=4, description="Detectors: [x1, y1, x2, y2] with target_label."
     )
     layer: str | None = Field(default=None, description="CAM methods: module name, or 'name.input'.")
@@ -156,10 +156,12 @@ class ExplainRequest(_Schema):
     baseline: Literal["zeros", "mean", "blur"] | None = Field(default=None, description="IG baseline.")
     samples: int | None = Field(default=None, ge=1, le=256, description="SmoothGrad samples.")
     noise_level: float | None = Field(default=None, ge=0.0, le=1.0, description="SmoothGrad sigma share.")
-    seed: int | None = Field(default=None, ge=0, description="SmoothGrad noise seed.")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="SmoothGrad noise seed.")
     patch: int | None = Field(default=None, ge=1, le=4096, description="Occlusion patch side (input px).")
     stride: int | None = Field(default=None, ge=1, le=4096, description="Occlusion stride (input px).")
-    fill: float | None = Field(default=None, description="Occlusion fill, in the model's input units.")
+    fill: float | None = Field(
+        default=None, ge=-1e4, le=1e4, description="Occlusion fill, in the model's input units."
+    )
     masks: int | None = Field(default=None, ge=8, le=8192, description="RISE / D-RISE random masks.")
     grid: int | None = Field(default=None, ge=2, le=64, description="RISE mask grid cells per side.")
     probability: float | None = Field(default=None, gt=0.0, lt=1.0, description="RISE cell keep chance.")

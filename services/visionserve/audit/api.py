@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from datetime import datetime, timezone
 
 from visionserve.audit.store import AuditRecord
@@ -40,11 +41,17 @@ def make_cursor(last: AuditRecord) -> str:
 def parse_cursor(cursor: str | None) -> tuple[float, str] | None:
     if cursor is None:
         return None
+    refused = Unprocessable("cursor is not one this API gave: pass next_cursor as it came")
+    if len(cursor) > 512:
+        raise refused
     try:
         created, request_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
-        return float(created), str(request_id)
-    except (ValueError, TypeError, binascii.Error, UnicodeError):
-        raise Unprocessable("cursor is not one this API gave: pass next_cursor as it came") from None
+        created = float(created)
+    except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError):
+        raise refused from None
+    if not isinstance(request_id, str) or not math.isfinite(created) or not request_id.isprintable():
+        raise refused
+    return created, request_id
 
 
 def describe_record(record: AuditRecord) -> AuditRecordOut:

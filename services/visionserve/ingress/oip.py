@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from visionserve.config import LimitsConfig
 from visionserve.errors import BadRequest, EmptyRequest, Unprocessable
-from visionserve.ingress.requests import check_images, read_body, validate_fields
+from visionserve.ingress.requests import check_images, json_document, read_body, validate_fields
 
 HEADER_LENGTH = "inference-header-content-length"
 # Triton's own request parameters: about the protocol, not the model.
@@ -69,10 +69,23 @@ def _bytes_elements(data: bytes) -> list[bytes]:
     return elements
 
 
+_MAX_TENSOR_DEPTH = 8
+"""Nested data lists deeper than any image tensor's shape are refused, not recursed into."""
+
+
 def _flat(values: Any) -> list[Any]:
-    if isinstance(values, list):
-        return [item for value in values for item in _flat(value)]
-    return [values]
+    """Nested lists' elements in row-major order, without recursion."""
+    flat: list[Any] = []
+    stack: list[tuple[Any, int]] = [(values, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if not isinstance(value, list):
+            flat.append(value)
+        elif depth >= _MAX_TENSOR_DEPTH:
+            raise Unprocessable(f"tensor data nested deeper than {_MAX_TENSOR_DEPTH} lists")
+        else:
+            stack.extend((item, depth + 1) for item in reversed(value))
+    return flat
 
 
 def _json_images(values: list[Any]) -> list[bytes]:
@@ -117,8 +130,8 @@ async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseM
     else:
         header, binary = body, b""
     try:
-        document = json.loads(header)
-    except (ValueError, UnicodeDecodeError) as exc:
+        document = json_document(header)
+    except ValueError as exc:
         raise BadRequest(f"malformed JSON inference header: {exc}") from None
     if (
         not isinstance(document, dict)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -79,16 +80,56 @@ def b64_image(value: str, index: int) -> bytes:
         raise InvalidBase64(f"image {index} is not valid base64") from None
 
 
+MAX_FIELD_CHARS = 4096
+"""Longest string a parameter may hold (labels, texts, layer names...): images travel apart."""
+_MAX_INTEGER = 2**53
+"""Past this an integer is exact neither in JSON nor in the float64 most computations use."""
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """A caller's text in an error message, cut short: an answer never echoes megabytes."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _value_problems(where: str, value: Any) -> list[str]:
+    """Values that validate but no computation should meet: NUL characters and over-long
+    strings (databases and file systems refuse the one, every step pays for the other), and
+    numbers that are not finite or too large for float64."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return [f"{where}: contains a NUL character"]
+        if len(value) > MAX_FIELD_CHARS:
+            return [f"{where}: {len(value):,} characters, over the limit of {MAX_FIELD_CHARS:,}"]
+    elif isinstance(value, float) and not math.isfinite(value):
+        return [f"{where}: must be a finite number, got {value}"]
+    elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INTEGER:
+        return [f"{where}: {_shown(str(value), 20)} is out of range"]
+    elif isinstance(value, (list, tuple)):
+        return [p for i, item in enumerate(value) for p in _value_problems(f"{where}.{i}", item)]
+    elif isinstance(value, dict):
+        return [p for k, item in value.items() for p in _value_problems(f"{where}.{_shown(str(k))}", item)]
+    return []
+
+
 def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseModel:
+    """The schema's model of ``fields``: Unprocessable naming every bad field."""
     try:
-        return schema.model_validate(fields)
+        validated = schema.model_validate(fields)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"]) or "body"
+            where = _shown(".".join(str(p) for p in error["loc"])) or "body"
             what = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
             problems.append(f"{where}: {what}")
-        raise Unprocessable("; ".join(problems)) from None
+        raise Unprocessable("; ".join(problems[:20])) from None
+    problems = [
+        p
+        for name, value in validated.model_dump(exclude={"images"}).items()
+        for p in _value_problems(name, value)
+    ]
+    if problems:
+        raise Unprocessable("; ".join(problems[:20]))
+    return validated
 
 
 async def parse_request(request: Request, schema: type[BaseModel], limits: LimitsConfig) -> ParsedRequest:
@@ -198,8 +239,19 @@ def _collect(items: list[tuple[str, str]], list_fields: set[str]) -> dict[str, A
     return fields
 
 
+def json_document(data: bytes | str) -> Any:
+    """Parsed JSON; ValueError for anything that is not (nested too deeply included: Python's
+    parser recurses, and a few KB of brackets would otherwise end in a RecursionError)."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8: {exc.reason}") from None
+
+
 def _json_object(body: bytes) -> dict[str, Any]:
-    document = json.loads(body)
+    document = json_document(body)
     if not isinstance(document, dict):
         raise ValueError("expected a JSON object")
     return document
