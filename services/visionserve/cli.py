@@ -7,12 +7,18 @@ import signal
 import sys
 import threading
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from visionserve.errors import ConfigError
 from visionserve_client import cli as client_cli
 
+if TYPE_CHECKING:
+    from visionserve.local import LocalService
+
 DEFAULT_CONFIG = "deploy/serve/local.yaml"
 DEFAULT_METRICS_PORT = 8080  # what deploy/prometheus/prometheus.yml scrapes
+# How often the foreground service checks that its ingress still serves the ports it printed.
+PORT_CHECK_S = 5.0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -50,11 +56,34 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Prometheus metrics on http://{service.host}:{service.metrics_port}/metrics", flush=True)
     if service.proxy_port != service.port:
         print(f"Ray's HTTP proxy (slower, same routes) on {service.host}:{service.proxy_port}", flush=True)
-    stop.wait()
+    _watch_ports(service, stop)
     print("VisionServe stopping...", flush=True)
     service.stop()
     print("VisionServe stopped", flush=True)
     return 0
+
+
+def _watch_ports(service: LocalService, stop: threading.Event) -> None:
+    """Until ``stop``: say on stderr, once per change, when a replaced ingress replica serves
+    another port than the one printed at start (and when it is back)."""
+    reported: dict[str, int] = {}
+    while not stop.wait(PORT_CHECK_S):
+        try:
+            moved = service.moved_ports()
+        except Exception as exc:  # Serve's controller busy or restarting: ask again later
+            print(f"visionserve: could not check the ports: {exc}", file=sys.stderr, flush=True)
+            continue
+        for protocol, port in moved.items():
+            if reported.get(protocol) != port:
+                print(
+                    f"visionserve: ERROR: {protocol} is now served on port {port}, not on the "
+                    "service's port: restart the service",
+                    file=sys.stderr,
+                    flush=True,
+                )
+        for protocol in reported.keys() - moved.keys():
+            print(f"visionserve: {protocol} is back on the service's port", file=sys.stderr, flush=True)
+        reported = moved
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 
-from visionserve.config import ServiceConfig, load_serve_file, parse_service_config
+from visionserve.config import LimitsConfig, ServiceConfig, load_serve_file, parse_service_config
 from visionserve.settings import Settings
 
 APP_NAME = "visionserve"
@@ -53,10 +53,32 @@ class LocalService:
     """Ray's Prometheus endpoint (/metrics): every replica's metrics, Serve's and VisionServe's."""
     drain_timeout_s: float = 60.0
     """The longest ``stop`` waits for requests in flight (the longest request timeout, plus a margin)."""
+    proxy_grpc_port: int | None = None
+    """Ray's proxy's gRPC port: the gRPC service again, through one more hop."""
+    direct_ingress: bool = True
+    """Whether the ingress replica serves ``port`` (and ``grpc_port``) itself."""
 
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def moved_ports(self) -> dict[str, int]:
+        """Protocols whose ingress replica now serves another port than the service's, and where.
+
+        Serve gives a replacement ingress replica the lowest free port of the range: when the
+        service's own port cannot be bound, it comes back on another one, silently.
+        """
+        if not self.direct_ingress:
+            return {}
+        wanted = {"HTTP": self.port, "gRPC": self.grpc_port}
+        moved = {}
+        for protocol, port in wanted.items():
+            if port is None:
+                continue
+            now = direct_port(APP_NAME, protocol=protocol, timeout_s=0)
+            if now is not None and now != port:
+                moved[protocol] = now
+        return moved
 
     def wait_ready(self, timeout_s: float = 180.0) -> None:
         """Block until /readyz answers 200; raise with its last answer otherwise."""
@@ -150,6 +172,17 @@ def direct_port(app_name: str, protocol: str = "HTTP", timeout_s: float = 30.0) 
         time.sleep(0.2)
 
 
+def serve_servers_env(limits: LimitsConfig) -> dict[str, str]:
+    """What every HTTP and gRPC server Serve starts for the service (proxy or ingress replica)
+    reads at import: bodies are read, within limits.body_timeout_s, before a request takes a
+    serving slot (visionserve.ingress.uploads), and gRPC messages are capped like HTTP bodies
+    (Serve's own cap is 2 GiB), with room for the message's framing around the images."""
+    return {
+        "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH": "visionserve.ingress.uploads.middlewares",
+        "RAY_SERVE_GRPC_MAX_MESSAGE_SIZE": str(limits.max_body_bytes + 2**20),
+    }
+
+
 def _direct_ingress_env(port: int, grpc_port: int | None) -> dict[str, str]:
     """What Ray Serve reads, at import, to let ingress replicas serve HTTP (and gRPC) themselves."""
     grpc_first = grpc_port if grpc_port is not None else port + DIRECT_PORT_SPAN
@@ -161,6 +194,10 @@ def _direct_ingress_env(port: int, grpc_port: int | None) -> dict[str, str]:
         "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(grpc_first),
         "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(grpc_first + DIRECT_PORT_SPAN - 1),
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": str(LOCAL_DRAIN_S),
+        # A released port would otherwise stay out of the pool for 150 s (time for HAProxy,
+        # which a local Ray does not run, to forget it): a replacement ingress replica would
+        # come back on the next port and keep it.
+        "RAY_SERVE_PORT_QUARANTINE_S": "0",
         # gRPC's default 4 MiB message cap is below a request of several photos or an
         # explanation with overlays; requests are capped by limits.max_body_bytes anyway.
         "RAY_SERVE_REPLICA_GRPC_MAX_MESSAGE_LENGTH": str(GRPC_MESSAGE_CAP),
@@ -238,6 +275,7 @@ def start_local(
         metrics_port = _free_port(host)
     environment = {
         **(_direct_ingress_env(port, grpc_port) if direct else {}),
+        **serve_servers_env(service_config.limits),
         **_METRICS_ENV,
         **_LOOPBACK_ENV,
     }
@@ -259,6 +297,8 @@ def start_local(
             dashboard_host="127.0.0.1",
             logging_level=logging.WARNING,
             _metrics_export_port=metrics_port,
+            # Run in every worker before its first actor: see visionserve.ray_worker.
+            runtime_env={"worker_process_setup_hook": "visionserve.ray_worker.setup"},
         )
     if on_ray_started is not None:
         on_ray_started()
@@ -281,6 +321,13 @@ def start_local(
         serve.shutdown()
         ray.shutdown()
         raise
+    if direct and (served_port, served_grpc_port) != (port, grpc_port):
+        logger.error(
+            "the configured ports %s are taken: VisionServe serves HTTP on %s and gRPC on %s",
+            (port, grpc_port),
+            served_port,
+            served_grpc_port,
+        )
     return LocalService(
         host=host,
         port=served_port or proxy_port,
@@ -288,4 +335,6 @@ def start_local(
         grpc_port=served_grpc_port,
         metrics_port=metrics_port,
         drain_timeout_s=_drain_seconds(service_config),
+        proxy_grpc_port=proxy_grpc_port,
+        direct_ingress=direct,
     )
