@@ -22,6 +22,7 @@
     ├── ModelUnavailable             503 model_unavailable
     ├── Overloaded                   503 overloaded
     ├── AuditUnavailable             503 audit_unavailable (audit fail-closed, store failing)
+    ├── BodyTimeout                  408 body_timeout (the body did not arrive in time)
     ├── Cancelled                    499 cancelled (the caller went away)
     └── Timeout                      504 timeout
     ConfigError                      not an HTTP error: a bad config stops start-up
@@ -136,6 +137,12 @@ class AuditUnavailable(ServiceError):
     """Audit is fail-closed and cannot keep records: no prediction goes unrecorded."""
 
     status, code = 503, "audit_unavailable"
+
+
+class BodyTimeout(ServiceError):
+    """The request's body did not arrive within limits.body_timeout_s (nginx's 408)."""
+
+    status, code = 408, "body_timeout"
 
 
 class Cancelled(ServiceError):

@@ -38,7 +38,7 @@ DIRECT_PORT_SPAN = 64
 LOCAL_DRAIN_S = 2
 GRPC_MESSAGE_CAP = 512 * 1024 * 1024
 # protos/visionserve/v1/visionserve.proto, compiled into visionserve.v1.
-GRPC_SERVICER = "visionserve.v1.visionserve_pb2_grpc.add_VisionServeServicer_to_server"
+GRPC_SERVICER = "visionserve.ingress.grpc_servicer.add_servicer"
 
 
 @dataclass

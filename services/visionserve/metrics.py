@@ -69,6 +69,10 @@ PREDICT_ENDPOINTS = frozenset(
 EXPLAIN_ENDPOINTS = frozenset({"/v1/explain", _GRPC + "Explain"})
 
 
+UNMATCHED = "unmatched"
+"""The endpoint label of a request that no route took (unknown paths, refused bodies)."""
+
+
 def endpoint_kind(endpoint: str) -> str:
     """``predict``, ``explain`` or ``other`` (model lists, health, docs, unmatched paths)."""
     if endpoint in PREDICT_ENDPOINTS:

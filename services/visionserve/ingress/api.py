@@ -47,7 +47,7 @@ from visionserve.errors import (
 )
 from visionserve.explain.cost import forward_passes
 from visionserve.explain.support import supported_methods
-from visionserve.ingress import oip, ui
+from visionserve.ingress import oip, ui, uploads
 from visionserve.ingress.admission import AdmissionControl, ShedWhenFull
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_route
 from visionserve.ingress.colocated import InProcessHandle, colocated_models
@@ -293,6 +293,7 @@ class Ingress(GrpcMethods):
         self._auth = Authenticator(self._config.auth)
         app.state.metrics = self._metrics
         app.state.auth = self._auth
+        uploads.configure(self._config.limits, self._metrics)  # bodies are read before routing
         self._audit = open_writer(self._config.audit, self._metrics.audited)
         self._admission = AdmissionControl(self._config.ingress.max_ongoing_requests)
         app.state.admission = self._admission

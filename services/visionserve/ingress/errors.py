@@ -37,8 +37,14 @@ EXPECTED_ERRORS: tuple[type[Exception], ...] = (ServiceError, BackPressureError,
 """Errors that answer a request with a 4xx or 503: not failures of the service itself."""
 
 
+MAX_MESSAGE_CHARS = 1000
+"""An error message quotes the caller's input at most this long: never megabytes of it."""
+
+
 def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:
     note_error(code)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = message[:MAX_MESSAGE_CHARS] + "..."
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=request_id))
     headers = {}
     if status in (429, 503):

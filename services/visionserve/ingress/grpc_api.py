@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf.json_format import ParseDict
 
-from visionserve.errors import ServiceError
+from visionserve.errors import BadRequest, ServiceError
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_rpc
 from visionserve.ingress.errors import describe_error
+from visionserve.ingress.grpc_servicer import Malformed
 from visionserve.ingress.requests import ParsedRequest, check_images, validate_fields
 from visionserve.metrics import IngressMetrics, note_error
 from visionserve.v1 import visionserve_pb2 as pb
@@ -65,6 +66,7 @@ class GrpcMethods:
 
     def _parse(self, message: Any, schema: type[Any]) -> ParsedRequest:
         """The images and parameters of a request message, checked as HTTP checks them."""
+        _parsed(message)
         images = list(message.images)
         check_images(images, self._config.limits)
         parsed = validate_fields(schema, {**_fields(message, exclude="images"), "images": []})
@@ -128,7 +130,7 @@ class GrpcMethods:
 
     async def EmbedText(self, request: pb.EmbedTextRequest, grpc_context: RayServegRPCContext) -> Any:
         async def work(request_id: str) -> dict[str, Any]:
-            body = validate_fields(EmbedTextRequest, _fields(request))
+            body = validate_fields(EmbedTextRequest, _fields(_parsed(request)))
             return await self._embed_texts(request_id, body)
 
         return await self._answer(grpc_context, pb.EmbedTextResponse, work)
@@ -153,6 +155,13 @@ class GrpcMethods:
                 for i in infos
             ]
         )
+
+
+def _parsed(message: Any) -> Any:
+    """The request message; BadRequest for bytes that did not parse as one."""
+    if isinstance(message, Malformed):
+        raise BadRequest(f"the request is not a valid protobuf message of its type: {message.reason}")
+    return message
 
 
 def _fields(message: Any, exclude: str = "") -> dict[str, Any]:

@@ -7,6 +7,7 @@ millisecond per request here (load_tests/README.md).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -14,10 +15,10 @@ from starlette.datastructures import Headers
 from starlette.routing import get_route_path
 
 from visionserve.config import MetricsConfig
-from visionserve.errors import Forbidden, ServiceError, Unauthorized
+from visionserve.errors import BadRequest, Cancelled, Forbidden, ServiceError, Unauthorized
 from visionserve.ingress.auth import Authenticator, presented_key
 from visionserve.ingress.errors import to_response
-from visionserve.metrics import IngressMetrics
+from visionserve.metrics import UNMATCHED, IngressMetrics
 
 _NO_METRICS = IngressMetrics(MetricsConfig(enabled=False))
 # FastAPI's own pages: plain routes, outside the API routes' dependencies.
@@ -39,6 +40,13 @@ def _refusal(auth: Authenticator, headers: Headers) -> ServiceError | None:
     return None
 
 
+def _has_nul(scope: dict[str, Any]) -> bool:
+    """A NUL in the path or query: no route, name or filter holds one, and databases and file
+    systems refuse it deep inside (a 500 there), so it is refused at the door."""
+    query = scope.get("query_string", b"")
+    return "\x00" in scope.get("path", "") or b"%00" in query or b"\x00" in query
+
+
 class MeasureRequests:
     """Serve's proxy puts the caller's x-request-id (or one it generates) on every request and
     echoes it on the response; the API reports the same id in bodies, so that logs, headers and
@@ -57,8 +65,10 @@ class MeasureRequests:
         scope.setdefault("state", {})["request_id"] = request_id
         metrics: IngressMetrics = getattr(scope["app"].state, "metrics", _NO_METRICS)
         auth = authenticator(scope)
-        with metrics.request("http", "unmatched") as record:
+        with metrics.request("http", UNMATCHED) as record:
             refused = _refusal(auth, headers) if auth and get_route_path(scope) in _DOC_PATHS else None
+            if refused is None and _has_nul(scope):
+                refused = BadRequest("the URL holds a NUL character (%00), which no name or value may hold")
             if refused is not None:
                 error = to_response(refused, request_id)
                 record.status = error.status_code
@@ -74,7 +84,7 @@ class MeasureRequests:
                     route = scope.get("route")
                     refusal = None
                     if route is not None:
-                        record.endpoint = str(getattr(route, "path", "unmatched"))
+                        record.endpoint = str(getattr(route, "path", UNMATCHED))
                     elif auth is not None:
                         refusal = _refusal(auth, headers)
                     if refusal is not None:  # the app's 404 or 405 is not for this caller
@@ -86,4 +96,15 @@ class MeasureRequests:
                     record.status = message["status"]
                 await send(message)
 
-            await self._app(scope, receive, measured_send)
+            try:
+                await self._app(scope, receive, measured_send)
+            except asyncio.CancelledError:
+                # Serve cancels a request whose client went away: the caller's doing (499),
+                # never the service's 500.
+                record.status = Cancelled.status
+                raise
+            finally:
+                # A request that failed before answering still counts under its route.
+                route = scope.get("route")
+                if record.endpoint == UNMATCHED and route is not None:
+                    record.endpoint = str(getattr(route, "path", UNMATCHED))
