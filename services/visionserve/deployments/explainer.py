@@ -31,6 +31,14 @@ from visionserve.understand.views import Understanding
 logger = logging.getLogger("visionserve")
 
 
+def explanation_config(model: ModelConfig) -> ModelConfig:
+    """The explainer's copy of a torch model: the eager torch module (gradients need it, also
+    where serving uses an ONNX export), on the served device and precision, never compiled
+    (explanations run the eager module; compiling only slows the replica's start)."""
+    runtime = model.runtime.model_copy(update={"backend": "torch", "compile": False})
+    return model.model_copy(update={"runtime": runtime})
+
+
 class ExplainerDeployment:
     def __init__(
         self,
@@ -49,9 +57,7 @@ class ExplainerDeployment:
         self._errors: dict[str, str] = {}
         for model in models:
             if model.torch_model:  # gradients need the torch module, also where serving uses an export
-                model = model.model_copy(
-                    update={"runtime": model.runtime.model_copy(update={"backend": "torch"})}
-                )
+                model = explanation_config(model)
             try:
                 engine = ModelEngine(
                     model, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)

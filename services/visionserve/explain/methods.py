@@ -182,7 +182,8 @@ class CamExplainer(Explainer):
                     f"layer {layer!r} gives {tuple(activation.shape)}, not a (N, C, H, W) map"
                 )
             (grad,) = torch.autograd.grad(score.sum(), activation)
-        return activation.detach(), grad.detach(), float(score[0].detach())
+        # On the CPU in float32 whatever the module runs on: the maps are made there.
+        return activation.detach().float().cpu(), grad.detach().float().cpu(), float(score[0].detach())
 
     @abstractmethod
     def layer_map(
