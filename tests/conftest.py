@@ -15,6 +15,7 @@ import pytest
 
 from visionserve.config import ServiceConfig, load_serve_file, parse_service_config
 from visionserve.local import LocalService
+from visionserve.ray_auth import enable_token_auth
 from visionserve.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,6 +23,13 @@ ROOT = Path(__file__).resolve().parents[1]
 # this session, for the processes they start too (`visionserve serve`, `ray start`), never home.
 if not os.environ.get("VISIONSERVE_DATA_DIR"):
     os.environ["VISIONSERVE_DATA_DIR"] = tempfile.mkdtemp(prefix="vs-test-data-")
+# Every Ray these tests start (in process, `visionserve serve`, `ray start`) and every `ray` or
+# `serve` command they run use Ray's token authentication, with this session's token: created
+# here, before anything imports Ray, in a folder of its own (0700), never in the home folder.
+os.environ["RAY_AUTH_MODE"] = "token"
+os.environ.pop("RAY_AUTH_TOKEN", None)
+os.environ["RAY_AUTH_TOKEN_PATH"] = str(Path(tempfile.mkdtemp(prefix="vs-test-ray-")) / "auth_token")
+RAY_TOKEN_PATH = enable_token_auth()
 LOCAL_CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
 
 

@@ -56,6 +56,12 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"Prometheus metrics on http://{service.host}:{service.metrics_port}/metrics", flush=True)
     if service.proxy_port != service.port:
         print(f"Ray's HTTP proxy (slower, same routes) on {service.host}:{service.proxy_port}", flush=True)
+    if service.token_path is not None:
+        print(
+            f"Ray's token authentication on, token in {service.token_path} "
+            "(`RAY_AUTH_MODE=token serve status` from another shell)",
+            flush=True,
+        )
     _watch_ports(service, stop)
     print("VisionServe stopping...", flush=True)
     service.stop()

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from visionserve.config import LimitsConfig, ServiceConfig, load_serve_file, parse_service_config
+from visionserve.ray_auth import enable_token_auth
 from visionserve.settings import Settings
 
 APP_NAME = "visionserve"
@@ -57,6 +58,8 @@ class LocalService:
     """Ray's proxy's gRPC port: the gRPC service again, through one more hop."""
     direct_ingress: bool = True
     """Whether the ingress replica serves ``port`` (and ``grpc_port``) itself."""
+    token_path: Path | None = None
+    """Ray's authentication token (None: given by RAY_AUTH_TOKEN, or authentication is off)."""
 
     @property
     def url(self) -> str:
@@ -265,9 +268,8 @@ def start_local(
     host = host or file_host
     port = file_port if port is None else port
     grpc_port = file_grpc_port if grpc_port is None else grpc_port
-    # Ray turns token auth on by default and later CLI calls then fail; a local single-user
-    # Ray listens on localhost only, so auth is off unless the operator chose otherwise.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # Before Ray starts: every Ray process reads the mode and the token from the environment.
+    token_path = enable_token_auth()
     direct = (settings or Settings.from_env()).direct_ingress
     proxy_port = _free_port(host) if direct else port
     proxy_grpc_port = (_free_port(host) if direct else grpc_port) if grpc_port is not None else None
@@ -337,4 +339,5 @@ def start_local(
         drain_timeout_s=_drain_seconds(service_config),
         proxy_grpc_port=proxy_grpc_port,
         direct_ingress=direct,
+        token_path=token_path,
     )

@@ -47,7 +47,7 @@ class Cluster:
     logs: Path
 
     def get(self, path: str) -> Any:
-        response = httpx.get(f"{self.dashboard}{path}", timeout=30)
+        response = httpx.get(f"{self.dashboard}{path}", headers=ray_auth_header(), timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -71,9 +71,15 @@ def _node_ports(role: str) -> list[str]:
     return [item for flag, port in ports.items() for item in (flag, str(port))]
 
 
+def ray_auth_header() -> dict[str, str]:
+    """Ray's dashboard and REST API answer 401 without the cluster's token (tests/conftest.py)."""
+    return {"authorization": f"Bearer {Path(os.environ['RAY_AUTH_TOKEN_PATH']).read_text()}"}
+
+
 def _cluster_env() -> dict[str, str]:
+    # The session's token authentication (RAY_AUTH_MODE, RAY_AUTH_TOKEN_PATH) is kept.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RAY_SERVE_", "RAY_ADDRESS"))}
-    env.update(RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    env.update(RAY_USAGE_STATS_ENABLED="0")
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)  # a cluster of nodes, not of one
     return env
 
@@ -216,6 +222,30 @@ def test_serve_deploy_places_replicas_on_both_nodes_and_serves(cluster: Cluster)
         assert {"dog", "bicycle", "car"} <= {d.label for d in detected.results[0].detections}
         explanation = client.explain(IMAGES / "chelsea.png", model="efficientnet-lite0", methods=["gradcam"])
         assert explanation.results[0].explanations[0].method == "gradcam"
+
+
+def test_the_cluster_answers_rays_tools_with_the_token_only(cluster: Cluster) -> None:
+    """`serve status` reads the token as `serve deploy` did; without it Ray refuses."""
+    status = subprocess.run(
+        [str(BIN / "serve"), "status", "--address", cluster.dashboard],
+        env=_cluster_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert status.returncode == 0, status.stderr
+    assert yaml.safe_load(status.stdout)["applications"]["visionserve"]["status"] == "RUNNING"
+    wrong = {**_cluster_env(), "RAY_AUTH_TOKEN": "0" * 64}
+    refused = subprocess.run(
+        [str(BIN / "serve"), "status", "--address", cluster.dashboard],
+        env=wrong,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode != 0
+    assert "visionserve" not in refused.stdout
+    assert httpx.get(f"{cluster.dashboard}/api/serve/applications/", timeout=30).status_code == 401
 
 
 def _exists(pid: int) -> bool:
