@@ -11,6 +11,7 @@
     ├── ReferenceSetNotFound         404 reference_set_not_found
     ├── PredictionNotFound           404 prediction_not_found
     ├── CannotExplainRecord          409 cannot_explain_record
+    ├── AmbiguousRequestId           409 ambiguous_request_id (several records share it)
     ├── PayloadTooLarge              413 payload_too_large
     │   ├── TooManyImages            413 too_many_images
     │   ├── ImageTooLarge            413 image_too_large
@@ -91,6 +92,12 @@ class CannotExplainRecord(ServiceError):
     """A recorded prediction whose image was not kept, or whose weights are no longer loaded."""
 
     status, code = 409, "cannot_explain_record"
+
+
+class AmbiguousRequestId(ServiceError):
+    """A request_id that callers sent with several requests, asked for as one record."""
+
+    status, code = 409, "ambiguous_request_id"
 
 
 class PayloadTooLarge(ServiceError):

@@ -6,6 +6,7 @@ restarted by deleting and deploying it again, as an operator's rollout would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,8 +24,9 @@ import pytest
 
 from tests.conftest import free_port
 from tests.helpers import image_bytes
+from visionserve.audit import store as store_module
+from visionserve.audit.store import MIGRATIONS, PostgresStore, Query, SqliteStore, Store
 from visionserve.audit.store import AuditRecord as StoredRecord
-from visionserve.audit.store import PostgresStore
 from visionserve.config import AuditConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
@@ -182,6 +184,25 @@ def _record(url: str, request_id: str, wait_s: float = 10.0) -> AuditRecord:
         time.sleep(0.1)
 
 
+def _classified_twice(url: str, request_id: str) -> list[AuditRecord]:
+    """Two predictions sent with one x-request-id, and their records (newest first) once written."""
+    for name in ("chelsea.png", "coffee.png"):
+        files = [("images", (name, image_bytes(name)))]
+        answer = httpx.post(
+            f"{url}/v1/classify", files=files, headers={"x-request-id": request_id}, timeout=60
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["request_id"] == answer.headers["x-request-id"] == request_id
+    deadline = time.monotonic() + 10
+    while True:
+        listed = httpx.get(f"{url}/v1/audit/predictions", params={"request_id": request_id}, timeout=30)
+        page = AuditPage.model_validate_json(listed.content)
+        if len(page.records) == 2 or time.monotonic() > deadline:
+            assert len(page.records) == 2, page
+            return page.records
+        time.sleep(0.1)
+
+
 def _status(url: str) -> AuditStatus:
     return AuditStatus.model_validate_json(httpx.get(f"{url}/v1/audit/status", timeout=30).content)
 
@@ -219,11 +240,11 @@ def test_every_prediction_is_found_again_after_a_restart(audited: Audited) -> No
         page = AuditPage.model_validate_json(
             httpx.get(f"{url}/v1/audit/predictions", params=params, timeout=30).content
         )
-        seen += [r.request_id for r in page.records]
+        seen += [(r.request_id, r.record_id) for r in page.records]
         cursor = page.next_cursor
         if cursor is None:
             break
-    assert {a["request_id"] for a in sent} <= set(seen)
+    assert {a["request_id"] for a in sent} <= {request_id for request_id, _ in seen}
     assert len(seen) == len(set(seen))  # no record twice across pages
     since = httpx.get(f"{url}/v1/audit/predictions", params={"since": "2999-01-01T00:00:00Z"}, timeout=30)
     assert since.json()["records"] == []
@@ -257,11 +278,36 @@ def test_a_recorded_prediction_explains_as_the_original_does(audited: Audited) -
     assert "now runs version" in moved.json()["error"]["message"]
 
 
+def test_one_request_id_sent_twice_keeps_both_records(audited: Audited) -> None:
+    request_id = f"twice-{time.time_ns()}"
+    newer, older = _classified_twice(audited.url, request_id)
+    assert newer.record_id != older.record_id
+    assert [older.images[0].sha256, newer.images[0].sha256] == [
+        hashlib.sha256(image_bytes(name)).hexdigest() for name in ("chelsea.png", "coffee.png")
+    ]
+    for record in (newer, older):
+        assert _record(audited.url, record.record_id, wait_s=0) == record
+    for answer in (
+        httpx.get(f"{audited.url}/v1/audit/predictions/{request_id}", timeout=30),
+        httpx.post(
+            f"{audited.url}/v1/audit/predictions/{request_id}/explain",
+            json={"methods": ["gradcam"]},
+            timeout=60,
+        ),
+    ):
+        assert answer.status_code == 409, answer.text
+        error = answer.json()["error"]
+        assert error["code"] == "ambiguous_request_id"
+        assert newer.record_id in error["message"]
+        assert older.record_id in error["message"]
+    assert "not_inserted" not in _status(audited.url).dropped
+
+
 def test_retention_deletes_old_records_and_counts_them(audited: Audited) -> None:
     audited.sql(
-        "INSERT INTO predictions (request_id, created, endpoint, model, model_version, caller, latency_ms, "
-        "params, images, labels, response, image_kept) VALUES ('ancient', 1000, '/v1/classify', "
-        "'efficientnet-lite0', 'x', NULL, 1, '{}', '[]', '[]', '{}', FALSE)"
+        "INSERT INTO predictions (record_id, request_id, created, endpoint, model, model_version, caller, "
+        "latency_ms, params, images, labels, response, image_kept) VALUES ('ancient', 'ancient', 1000, "
+        "'/v1/classify', 'efficientnet-lite0', 'x', NULL, 1, '{}', '[]', '[]', '{}', FALSE)"
     )
     deadline = time.monotonic() + 15
     while httpx.get(f"{audited.url}/v1/audit/predictions/ancient", timeout=30).status_code != 404:
@@ -363,21 +409,27 @@ def test_the_client_and_cli_read_and_explain_the_trail(audited: Audited) -> None
     import asyncio
     import sys
 
-    from visionserve_client import AsyncVisionServe, NotFoundError, VisionServe
+    from visionserve_client import AsyncVisionServe, ConflictError, NotFoundError, VisionServe
 
     answer = _classify(audited.url, "chelsea.png")
     request_id = answer["request_id"]
-    _record(audited.url, request_id)
+    record_id = _record(audited.url, request_id).record_id
     with VisionServe(audited.url) as client:
         record = client.audit_prediction(request_id)
+        assert record.record_id == record_id
         assert record.response["results"] == answer["results"]
         page = client.audit_predictions(request_id=request_id)
-        assert [r.request_id for r in page.records] == [request_id]
-        explained = client.explain_recorded(request_id, methods=["gradcam"])
+        assert [(r.record_id, r.request_id) for r in page.records] == [(record_id, request_id)]
+        explained = client.explain_recorded(record_id, methods=["gradcam"])
         assert explained.results[0].explanations[0].method == "gradcam"
         assert client.audit_status().written >= 1
         with pytest.raises(NotFoundError):
             client.audit_prediction("never-made")
+        shared = _classified_twice(audited.url, f"client-{time.time_ns()}")
+        with pytest.raises(ConflictError) as ambiguous:
+            client.audit_prediction(shared[0].request_id)
+        assert ambiguous.value.code == "ambiguous_request_id"
+        assert client.audit_prediction(shared[1].record_id) == shared[1]
 
     async def newest() -> str:
         async with AsyncVisionServe(audited.url) as client:
@@ -387,10 +439,19 @@ def test_the_client_and_cli_read_and_explain_the_trail(audited: Audited) -> None
     cli = [sys.executable, "-m", "visionserve.cli", "--url", audited.url, "audit"]
     listed = subprocess.run([*cli, "list", "--limit", "5"], capture_output=True, text=True, timeout=60)
     assert listed.returncode == 0, listed.stderr
-    assert "request_id" in listed.stdout
+    assert "record_id" in listed.stdout
     assert request_id in listed.stdout
-    shown = subprocess.run([*cli, "show", request_id], capture_output=True, text=True, timeout=60)
-    assert json.loads(shown.stdout)["model_version"] == answer["model_version"]
+    for asked in (request_id, record_id):
+        shown = subprocess.run([*cli, "show", asked], capture_output=True, text=True, timeout=60)
+        assert json.loads(shown.stdout)["model_version"] == answer["model_version"]
+        assert json.loads(shown.stdout)["record_id"] == record_id
+    both = subprocess.run(
+        [*cli, "list", "--request-id", shared[0].request_id], capture_output=True, text=True, timeout=60
+    )
+    assert all(r.record_id in both.stdout for r in shared), both.stdout
+    refused = subprocess.run([*cli, "show", shared[0].request_id], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1
+    assert "409 ambiguous_request_id" in refused.stderr
     again = subprocess.run(
         [*cli, "explain", request_id, "--json"], capture_output=True, text=True, timeout=120
     )
@@ -420,8 +481,9 @@ def test_postgres_replicas_starting_together_migrate_once(postgres: str) -> None
     stores = [PostgresStore(dsn) for _ in range(4)]
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(lambda s: s.open(), stores))
-    stores[0].insert_many([_plain_record("one")])
-    assert all(s.get("one") is not None for s in stores)
+    one = _plain_record("one")
+    stores[0].insert_many([one])
+    assert all(s.get(one.record_id) == one for s in stores)
     for store in stores:
         store.close()
 
@@ -432,12 +494,63 @@ def test_the_postgres_store_reconnects_after_its_connection_is_cut(postgres: str
     dsn = _fresh_database(postgres, "reconnect")
     store = PostgresStore(dsn)
     store.open()
-    store.insert_many([_plain_record("before")])
+    before, after = _plain_record("before"), _plain_record("after")
+    store.insert_many([before])
     with psycopg.connect(postgres, autocommit=True) as admin:  # as a database restart would
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'reconnect'")
     with pytest.raises(psycopg.OperationalError):
         store.insert_many([_plain_record("cut")])  # this batch is lost (the writer counts it)
-    store.insert_many([_plain_record("after")])
-    assert store.get("before") is not None
-    assert store.get("after") is not None
+    store.insert_many([after])
+    assert store.get(before.record_id) == before
+    assert store.get(after.record_id) == after
+    store.close()
+
+
+# The schema before records had a record_id: predictions keyed by the caller's request_id.
+FIRST_SCHEMA = MIGRATIONS[:4]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_database_of_the_first_schema_migrates_keeping_its_records(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store: Store
+    if kind == "sqlite":
+        store = SqliteStore(tmp_path / "first.sqlite3")
+    else:
+        store = PostgresStore(_fresh_database(request.getfixturevalue("postgres"), "first_schema"))
+    with monkeypatch.context() as first_release:
+        first_release.setattr(store_module, "MIGRATIONS", FIRST_SCHEMA)
+        store.open()
+    with store._connection() as conn:  # a record as the first release wrote it
+        conn.execute(
+            "INSERT INTO predictions (request_id, created, endpoint, model, model_version, caller, "
+            "latency_ms, params, images, labels, response, image_kept) VALUES ('kept', 1700000000, "
+            """'/v1/classify', 'm', 'v', NULL, 1, '{}', '[]', '["cat"]', '{}', FALSE)"""
+        )
+        conn.execute("INSERT INTO prediction_labels (request_id, label) VALUES ('kept', 'cat')")
+        conn.commit()
+    store.close()
+
+    store.open()  # this release: its migrations run on the database as it is
+    kept = store.get("kept")
+    assert kept is not None
+    assert (kept.record_id, kept.request_id, kept.created, kept.labels) == ("kept", "kept", 1.7e9, ["cat"])
+    assert [r.record_id for r in store.query(Query(label="cat"))] == ["kept"]
+    with store._connection() as conn:
+        assert conn.execute("SELECT version FROM audit_schema").fetchone()[0] == len(MIGRATIONS)
+    # The same request_id again: a record of its own; a record_id names one record still.
+    again = _plain_record("kept")
+    assert store.insert_many([again]) == 1
+    assert {r.record_id for r in store.query(Query(request_id="kept"))} == {"kept", again.record_id}
+    assert [r.record_id for r in store.find("kept", 10)] == ["kept"]
+    # Records made in the same instant page once each: record_id breaks the tie.
+    tied = [StoredRecord("tie", 2e9, "/v1/classify", "m", "v", None, 1.0, {}, [], [], {}) for _ in range(3)]
+    store.insert_many(tied)
+    seen: list[str] = []
+    after = None
+    while page := store.query(Query(request_id="tie", limit=1, after=after)):
+        seen.append(page[0].record_id)
+        after = (page[0].created, page[0].record_id)
+    assert sorted(seen) == sorted(r.record_id for r in tied)
     store.close()

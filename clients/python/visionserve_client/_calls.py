@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar, Union, cast
+from urllib.parse import quote
 
 from pydantic import BaseModel
 
@@ -305,12 +306,18 @@ def audit_predictions(**filters: Any) -> Call[AuditPage]:
     return Call("GET", "/v1/audit/predictions", AuditPage, params=_json(**filters))
 
 
-def audit_prediction(request_id: str) -> Call[AuditRecord]:
-    return Call("GET", f"/v1/audit/predictions/{request_id}", AuditRecord)
+def audit_prediction(record_id: str) -> Call[AuditRecord]:
+    return Call("GET", f"/v1/audit/predictions/{_segment(record_id)}", AuditRecord)
 
 
-def explain_recorded(request_id: str, **options: Any) -> Call[ExplainResponse]:
-    return Call("POST", f"/v1/audit/predictions/{request_id}/explain", ExplainResponse, json=_json(**options))
+def explain_recorded(record_id: str, **options: Any) -> Call[ExplainResponse]:
+    path = f"/v1/audit/predictions/{_segment(record_id)}/explain"
+    return Call("POST", path, ExplainResponse, json=_json(**options))
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment: a caller's request_id may hold '/', '?' or '#'."""
+    return quote(value, safe="")
 
 
 def audit_status() -> Call[AuditStatus]:

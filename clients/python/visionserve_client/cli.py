@@ -153,14 +153,15 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="recorded predictions: list, show, explain again")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     listing = audit_commands.add_parser("list", help="recorded predictions, newest first")
-    for flag in ("--model", "--model-version", "--label", "--since", "--until", "--cursor"):
+    for flag in ("--model", "--model-version", "--label", "--since", "--until", "--request-id", "--cursor"):
         listing.add_argument(flag, default=None)
     listing.add_argument("--limit", type=int, default=None)
     listing.add_argument("--json", action="store_true")
+    one = "a record_id, or a request_id that names one record"
     show = audit_commands.add_parser("show", help="one recorded prediction, as JSON")
-    show.add_argument("request_id")
+    show.add_argument("id", help=one)
     again = audit_commands.add_parser("explain", help="explain a recorded prediction again")
-    again.add_argument("request_id")
+    again.add_argument("id", help=one)
     again.add_argument("--method", action="append", dest="methods", help="repeatable (default gradcam)")
     again.add_argument("--target-label", default=None)
     again.add_argument("--target-class", type=int, default=None)
@@ -170,16 +171,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def _audit(client: VisionServe, args: argparse.Namespace) -> int:
     if args.audit_command == "show":
-        print(client.audit_prediction(args.request_id).model_dump_json(indent=2))
+        print(client.audit_prediction(args.id).model_dump_json(indent=2))
         return 0
     if args.audit_command == "explain":
         explained = client.explain_recorded(
-            args.request_id,
+            args.id,
             methods=args.methods or ["gradcam"],
             target_label=args.target_label,
             target_class=args.target_class,
         )
-        print(explained.model_dump_json(indent=2) if args.json else _describe(explained, args.request_id))
+        print(explained.model_dump_json(indent=2) if args.json else _describe(explained, args.id))
         return 0
     page = client.audit_predictions(
         model=args.model,
@@ -187,6 +188,7 @@ def _audit(client: VisionServe, args: argparse.Namespace) -> int:
         label=args.label,
         since=args.since,
         until=args.until,
+        request_id=args.request_id,
         limit=args.limit,
         cursor=args.cursor,
     )
@@ -194,10 +196,18 @@ def _audit(client: VisionServe, args: argparse.Namespace) -> int:
         print(page.model_dump_json(indent=2))
         return 0
     rows: Rows = [
-        (r.created_at, r.request_id, r.model, r.model_version[:12], r.caller or "", ", ".join(r.labels[:3]))
+        (
+            r.created_at,
+            r.record_id,
+            r.request_id,
+            r.model,
+            r.model_version[:12],
+            r.caller or "",
+            ", ".join(r.labels[:3]),
+        )
         for r in page.records
     ]
-    print(_table(rows, ("time", "request_id", "model", "version", "caller", "labels")))
+    print(_table(rows, ("time", "record_id", "request_id", "model", "version", "caller", "labels")))
     if page.next_cursor:
         print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
     return 0

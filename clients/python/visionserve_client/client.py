@@ -365,8 +365,9 @@ class VisionServe:
         cursor: str | None = None,
         timeout: float | None = None,
     ) -> AuditPage:
-        """Recorded predictions, newest first (``since``/``until``: ISO 8601 or Unix seconds);
-        pass the page's ``next_cursor`` as ``cursor`` for the next page."""
+        """Recorded predictions, newest first (``since``/``until``: ISO 8601 or Unix seconds;
+        ``request_id``: every record of that caller's id); pass the page's ``next_cursor`` as
+        ``cursor`` for the next page."""
         filters = {
             "model": model,
             "model_version": model_version,
@@ -379,13 +380,15 @@ class VisionServe:
         }
         return self._send(calls.audit_predictions(**filters), timeout)
 
-    def audit_prediction(self, request_id: str, *, timeout: float | None = None) -> AuditRecord:
-        """One recorded prediction, by the request_id its response carried."""
-        return self._send(calls.audit_prediction(request_id), timeout)
+    def audit_prediction(self, record_id: str, *, timeout: float | None = None) -> AuditRecord:
+        """One recorded prediction, by its record_id, or by the request_id its response carried
+        when no other request sent the same one (else ``ConflictError``, 409, naming the
+        record_ids; ``audit_predictions(request_id=...)`` lists them)."""
+        return self._send(calls.audit_prediction(record_id), timeout)
 
     def explain_recorded(
         self,
-        request_id: str,
+        record_id: str,
         *,
         methods: Sequence[ExplainMethod] = ("gradcam",),
         image: int = 0,
@@ -396,7 +399,8 @@ class VisionServe:
         options: Mapping[str, float | int | str] | None = None,
         timeout: float | None = None,
     ) -> ExplainResponse:
-        """Explain a recorded prediction from its kept image with the same model version."""
+        """Explain a recorded prediction (its record_id, or a request_id that names only it) from
+        its kept image with the same model version."""
         body = {
             "methods": list(methods),
             "image": image,
@@ -406,7 +410,7 @@ class VisionServe:
             "target_box": list(target_box) if target_box is not None else None,
             **dict(options or {}),
         }
-        return self._send(calls.explain_recorded(request_id, **body), timeout)
+        return self._send(calls.explain_recorded(record_id, **body), timeout)
 
     def audit_status(self, *, timeout: float | None = None) -> AuditStatus:
         """The answering ingress replica's audit writer: written, dropped, failing."""
@@ -808,8 +812,9 @@ class AsyncVisionServe:
         cursor: str | None = None,
         timeout: float | None = None,
     ) -> AuditPage:
-        """Recorded predictions, newest first (``since``/``until``: ISO 8601 or Unix seconds);
-        pass the page's ``next_cursor`` as ``cursor`` for the next page."""
+        """Recorded predictions, newest first (``since``/``until``: ISO 8601 or Unix seconds;
+        ``request_id``: every record of that caller's id); pass the page's ``next_cursor`` as
+        ``cursor`` for the next page."""
         filters = {
             "model": model,
             "model_version": model_version,
@@ -822,13 +827,15 @@ class AsyncVisionServe:
         }
         return await self._send(calls.audit_predictions(**filters), timeout)
 
-    async def audit_prediction(self, request_id: str, *, timeout: float | None = None) -> AuditRecord:
-        """One recorded prediction, by the request_id its response carried."""
-        return await self._send(calls.audit_prediction(request_id), timeout)
+    async def audit_prediction(self, record_id: str, *, timeout: float | None = None) -> AuditRecord:
+        """One recorded prediction, by its record_id, or by the request_id its response carried
+        when no other request sent the same one (else ``ConflictError``, 409, naming the
+        record_ids; ``audit_predictions(request_id=...)`` lists them)."""
+        return await self._send(calls.audit_prediction(record_id), timeout)
 
     async def explain_recorded(
         self,
-        request_id: str,
+        record_id: str,
         *,
         methods: Sequence[ExplainMethod] = ("gradcam",),
         image: int = 0,
@@ -839,7 +846,8 @@ class AsyncVisionServe:
         options: Mapping[str, float | int | str] | None = None,
         timeout: float | None = None,
     ) -> ExplainResponse:
-        """Explain a recorded prediction from its kept image with the same model version."""
+        """Explain a recorded prediction (its record_id, or a request_id that names only it) from
+        its kept image with the same model version."""
         body = {
             "methods": list(methods),
             "image": image,
@@ -849,7 +857,7 @@ class AsyncVisionServe:
             "target_box": list(target_box) if target_box is not None else None,
             **dict(options or {}),
         }
-        return await self._send(calls.explain_recorded(request_id, **body), timeout)
+        return await self._send(calls.explain_recorded(record_id, **body), timeout)
 
     async def audit_status(self, *, timeout: float | None = None) -> AuditStatus:
         """The answering ingress replica's audit writer: written, dropped, failing."""

@@ -8,6 +8,7 @@ VisionServeError
     ├── AuthenticationError   401
     ├── PermissionDeniedError 403
     ├── NotFoundError         404
+    ├── ConflictError         409
     ├── PayloadTooLargeError  413
     ├── UnsupportedMediaError 415
     ├── UnprocessableError    422
@@ -63,6 +64,11 @@ class NotFoundError(APIError):
     pass
 
 
+class ConflictError(APIError):
+    """The record cannot be used as asked (not explainable now, or a request_id shared by
+    several records); the message says which."""
+
+
 class PayloadTooLargeError(APIError):
     pass
 
@@ -92,6 +98,7 @@ _BY_STATUS: dict[int, type[APIError]] = {
     401: AuthenticationError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    409: ConflictError,
     413: PayloadTooLargeError,
     415: UnsupportedMediaError,
     422: UnprocessableError,

@@ -681,7 +681,11 @@ class AuditImage(_Schema):
 class AuditRecord(_Schema):
     """One recorded prediction: what an auditor cites and compares."""
 
-    request_id: str
+    record_id: str = Field(description="The record's own id, unique: the service makes it.")
+    request_id: str = Field(
+        description="The caller's correlation id (x-request-id, or one the service made); "
+        "a caller that sends one id several times has several records with it."
+    )
     created: float = Field(description="Unix time, seconds.")
     created_at: str = Field(description="The same, ISO 8601 UTC.")
     endpoint: str
@@ -716,7 +720,7 @@ class AuditStatus(_Schema):
 
 
 class AuditExplainRequest(_Schema):
-    """``POST /v1/audit/predictions/{request_id}/explain``: which methods and target, as /v1/explain."""
+    """``POST /v1/audit/predictions/{record_id}/explain``: which methods and target, as /v1/explain."""
 
     image: int = Field(default=0, ge=0, description="Which image of the recorded request.")
     methods: list[ExplainMethod] = Field(min_length=1, max_length=11)

@@ -1,4 +1,5 @@
-"""The audit API's small pieces: time filters, page cursors, records on the wire (no Ray)."""
+"""The audit API's small pieces: time filters, page cursors, which record an id names, records on
+the wire (no Ray)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import math
 from datetime import datetime, timezone
 
 from visionserve.audit.store import AuditRecord
-from visionserve.errors import Unprocessable
+from visionserve.errors import AmbiguousRequestId, PredictionNotFound, Unprocessable
 from visionserve_client.types import AuditImage
 from visionserve_client.types import AuditRecord as AuditRecordOut
 
@@ -33,8 +34,13 @@ def parse_time(name: str, value: str | None) -> float | None:
     return moment.timestamp()
 
 
+# At most this many record_ids are named when a request_id is ambiguous.
+NAMED_RECORDS = 10
+
+
 def make_cursor(last: AuditRecord) -> str:
-    raw = json.dumps([last.created, last.request_id]).encode()
+    """The page's end as (created, record_id): record_ids are unique, so ties in time page once."""
+    raw = json.dumps([last.created, last.record_id]).encode()
     return base64.urlsafe_b64encode(raw).decode("ascii")
 
 
@@ -45,17 +51,33 @@ def parse_cursor(cursor: str | None) -> tuple[float, str] | None:
     if len(cursor) > 512:
         raise refused
     try:
-        created, request_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+        created, record_id = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
         created = float(created)
     except (ValueError, TypeError, binascii.Error, UnicodeError, RecursionError):
         raise refused from None
-    if not isinstance(request_id, str) or not math.isfinite(created) or not request_id.isprintable():
+    if not isinstance(record_id, str) or not math.isfinite(created) or not record_id.isprintable():
         raise refused
-    return created, request_id
+    return created, record_id
+
+
+def the_record(asked: str, found: list[AuditRecord]) -> AuditRecord:
+    """The one record ``asked`` names (``found``: the store's ``find``, up to NAMED_RECORDS + 1);
+    404 for none, 409 naming their record_ids when callers sent that request_id several times."""
+    if not found:
+        raise PredictionNotFound(f"no recorded prediction {asked!r}")
+    if len(found) == 1:
+        return found[0]
+    named = ", ".join(r.record_id for r in found[:NAMED_RECORDS])
+    more = " and more" if len(found) > NAMED_RECORDS else ""
+    raise AmbiguousRequestId(
+        f"request_id {asked!r} names several recorded predictions (record_ids: {named}{more}): "
+        "ask for one by its record_id; GET /v1/audit/predictions?request_id= lists them all"
+    )
 
 
 def describe_record(record: AuditRecord) -> AuditRecordOut:
     return AuditRecordOut(
+        record_id=record.record_id,
         request_id=record.request_id,
         created=record.created,
         created_at=datetime.fromtimestamp(record.created, tz=timezone.utc).isoformat().replace("+00:00", "Z"),

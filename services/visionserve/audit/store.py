@@ -4,6 +4,10 @@ Both run the same SQL (only the parameter mark differs: ``?`` or ``%s``); the se
 migrations at start. A record is one request: who asked, which model and weights, the
 inputs' sha256 and sizes, what was answered (a summary: classes, boxes, mask shares, scores),
 and how long it took. Times are Unix seconds (UTC).
+
+Each record is keyed by its ``record_id``, made by the service when the record is made; its
+``request_id`` is the caller's correlation id (``x-request-id``), which callers may repeat, so
+several records can share one and none is ever dropped for it.
 """
 
 from __future__ import annotations
@@ -11,14 +15,22 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-# Each migration runs once, in order; the version reached is kept in audit_schema.
+# The columns of the first schema's predictions table, copied as they are when it is rebuilt.
+_V1_COLUMNS = (
+    "request_id, created, endpoint, model, model_version, caller, latency_ms, params, images, labels, "
+    "response, image_kept"
+)
+
+# Each migration runs once, in order; the version reached is kept in audit_schema. A migration
+# is never edited once released: databases out there have run it.
 MIGRATIONS: list[str] = [
     """
     CREATE TABLE predictions (
@@ -41,7 +53,43 @@ MIGRATIONS: list[str] = [
     # One row per label a response named: "which predictions said dog" is an index lookup.
     "CREATE TABLE prediction_labels (request_id TEXT NOT NULL, label TEXT NOT NULL, "
     "PRIMARY KEY (label, request_id))",
+    # Records keyed by a server-made record_id: a request_id repeated by callers kept only its
+    # first record. Tables are rebuilt (SQLite cannot change a primary key in place); rows kept
+    # from before get their request_id as record_id, which was unique then.
+    """
+    CREATE TABLE predictions_keyed (
+        record_id TEXT PRIMARY KEY,
+        request_id TEXT NOT NULL,
+        created DOUBLE PRECISION NOT NULL,
+        endpoint TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        caller TEXT,
+        latency_ms DOUBLE PRECISION NOT NULL,
+        params TEXT NOT NULL,
+        images TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        response TEXT NOT NULL,
+        image_kept BOOLEAN NOT NULL
+    )
+    """,
+    f"INSERT INTO predictions_keyed (record_id, {_V1_COLUMNS}) SELECT request_id, {_V1_COLUMNS} "  # noqa: S608
+    "FROM predictions",
+    "DROP TABLE predictions",  # its indexes go with it
+    "ALTER TABLE predictions_keyed RENAME TO predictions",
+    "CREATE INDEX predictions_created ON predictions (created, record_id)",
+    "CREATE INDEX predictions_model ON predictions (model, model_version, created)",
+    "CREATE INDEX predictions_request ON predictions (request_id)",
+    "CREATE TABLE prediction_labels_keyed (record_id TEXT NOT NULL, label TEXT NOT NULL, "
+    "PRIMARY KEY (label, record_id))",
+    "INSERT INTO prediction_labels_keyed (record_id, label) SELECT request_id, label FROM prediction_labels",
+    "DROP TABLE prediction_labels",
+    "ALTER TABLE prediction_labels_keyed RENAME TO prediction_labels",
 ]
+
+
+def new_record_id() -> str:
+    return uuid.uuid4().hex
 
 
 @dataclass(frozen=True)
@@ -60,9 +108,12 @@ class AuditRecord:
     """Every label the response named (for filtering)."""
     response: dict[str, Any]
     image_kept: bool = False
+    record_id: str = field(default_factory=new_record_id)
+    """The record's own id, unique in the store; ``request_id`` is the caller's and may repeat."""
 
     def row(self) -> tuple[Any, ...]:
         return (
+            self.record_id,
             self.request_id,
             self.created,
             self.endpoint,
@@ -80,25 +131,23 @@ class AuditRecord:
     @classmethod
     def from_row(cls, row: Sequence[Any]) -> AuditRecord:
         return cls(
-            request_id=row[0],
-            created=float(row[1]),
-            endpoint=row[2],
-            model=row[3],
-            model_version=row[4],
-            caller=row[5],
-            latency_ms=float(row[6]),
-            params=json.loads(row[7]),
-            images=json.loads(row[8]),
-            labels=json.loads(row[9]),
-            response=json.loads(row[10]),
-            image_kept=bool(row[11]),
+            record_id=row[0],
+            request_id=row[1],
+            created=float(row[2]),
+            endpoint=row[3],
+            model=row[4],
+            model_version=row[5],
+            caller=row[6],
+            latency_ms=float(row[7]),
+            params=json.loads(row[8]),
+            images=json.loads(row[9]),
+            labels=json.loads(row[10]),
+            response=json.loads(row[11]),
+            image_kept=bool(row[12]),
         )
 
 
-COLUMNS = (
-    "request_id, created, endpoint, model, model_version, caller, latency_ms, params, images, labels, "
-    "response, image_kept"
-)
+COLUMNS = f"record_id, {_V1_COLUMNS}"
 
 
 @dataclass(frozen=True)
@@ -111,7 +160,7 @@ class Query:
     request_id: str | None = None
     limit: int = 50
     after: tuple[float, str] | None = None
-    """Keyset pagination: records older than this (created, request_id), newest first."""
+    """Keyset pagination: records older than this (created, record_id), newest first."""
 
 
 class Connection(Protocol):
@@ -170,24 +219,30 @@ class Store(ABC):
             conn.commit()
             return len(MIGRATIONS)
 
-    def insert_many(self, records: Sequence[AuditRecord]) -> None:
-        marks = ", ".join([self.param_mark] * 12)
+    def insert_many(self, records: Sequence[AuditRecord]) -> int:
+        """Insert a batch in one transaction; the number of records the database inserted.
+
+        A record_id already stored is skipped, not an error: it is this same record, from a
+        batch retried after its commit went through but its answer was lost."""
+        marks = ", ".join([self.param_mark] * len(COLUMNS.split(",")))
         # S608: SQL built from constants only (columns, parameter marks); every value is bound.
-        sql = f"INSERT INTO predictions ({COLUMNS}) VALUES ({marks}) ON CONFLICT (request_id) DO NOTHING"  # noqa: S608
-        labels = [(r.request_id, label) for r in records for label in sorted(set(r.labels))]
-        labelled = "INSERT INTO prediction_labels (request_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING"
+        sql = f"INSERT INTO predictions ({COLUMNS}) VALUES ({marks}) ON CONFLICT (record_id) DO NOTHING"  # noqa: S608
+        labels = [(r.record_id, label) for r in records for label in sorted(set(r.labels))]
+        labelled = "INSERT INTO prediction_labels (record_id, label) VALUES (?, ?) ON CONFLICT DO NOTHING"
         with self._connection() as conn:
             try:
-                self._executemany(conn, sql, [r.row() for r in records])
+                inserted = self._executemany(conn, sql, [r.row() for r in records])
                 if labels:
                     self._executemany(conn, self._sql(labelled), labels)
                 conn.commit()
             except Exception:
                 self._rollback(conn)
                 raise
+        return inserted
 
-    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        conn.executemany(sql, rows)
+    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> int:
+        """The rows inserted (both drivers sum them over the batch)."""
+        return int(conn.executemany(sql, rows).rowcount)
 
     def _rollback(self, conn: Any) -> None:
         try:
@@ -195,13 +250,21 @@ class Store(ABC):
         except Exception:  # a broken connection cannot roll back; it is replaced on next use
             return
 
-    def get(self, request_id: str) -> AuditRecord | None:
+    def get(self, record_id: str) -> AuditRecord | None:
         with self._connection() as conn:
             row = conn.execute(
-                self._sql(f"SELECT {COLUMNS} FROM predictions WHERE request_id = ?"),  # noqa: S608
-                (request_id,),
+                self._sql(f"SELECT {COLUMNS} FROM predictions WHERE record_id = ?"),  # noqa: S608
+                (record_id,),
             ).fetchone()
         return AuditRecord.from_row(row) if row else None
+
+    def find(self, record_or_request_id: str, limit: int) -> list[AuditRecord]:
+        """The record with this record_id; else the records with this request_id (newest first,
+        at most ``limit``). A record_id wins: it names one record whatever callers sent."""
+        found = self.get(record_or_request_id)
+        if found is not None:
+            return [found]
+        return self.query(Query(request_id=record_or_request_id, limit=limit))
 
     def query(self, q: Query) -> list[AuditRecord]:
         where, params = [], []
@@ -211,7 +274,7 @@ class Store(ABC):
                 where.append(f"{column} = ?")
                 params.append(value)
         if q.label is not None:
-            where.append("request_id IN (SELECT request_id FROM prediction_labels WHERE label = ?)")
+            where.append("record_id IN (SELECT record_id FROM prediction_labels WHERE label = ?)")
             params.append(q.label)
         if q.since is not None:
             where.append("created >= ?")
@@ -220,12 +283,12 @@ class Store(ABC):
             where.append("created < ?")
             params.append(q.until)
         if q.after is not None:
-            where.append("(created < ? OR (created = ? AND request_id < ?))")
+            where.append("(created < ? OR (created = ? AND record_id < ?))")
             params.extend([q.after[0], q.after[0], q.after[1]])
         sql = f"SELECT {COLUMNS} FROM predictions"  # noqa: S608 (the filters are bound below)
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created DESC, request_id DESC LIMIT ?"
+        sql += " ORDER BY created DESC, record_id DESC LIMIT ?"
         params.append(q.limit)
         with self._connection() as conn:
             rows = conn.execute(self._sql(sql), params).fetchall()
@@ -233,8 +296,8 @@ class Store(ABC):
 
     def delete_older_than(self, cutoff: float) -> int:
         with self._connection() as conn:
-            old = "SELECT request_id FROM predictions WHERE created < ?"
-            unlabel = f"DELETE FROM prediction_labels WHERE request_id IN ({old})"  # noqa: S608
+            old = "SELECT record_id FROM predictions WHERE created < ?"
+            unlabel = f"DELETE FROM prediction_labels WHERE record_id IN ({old})"  # noqa: S608
             conn.execute(self._sql(unlabel), (cutoff,))
             deleted = conn.execute(self._sql("DELETE FROM predictions WHERE created < ?"), (cutoff,)).rowcount
             conn.commit()
@@ -281,9 +344,10 @@ class PostgresStore(Store):
 
         return psycopg.connect(self.dsn, connect_timeout=10)
 
-    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    def _executemany(self, conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> int:
         with conn.cursor() as cursor:
             cursor.executemany(sql, rows)
+            return int(cursor.rowcount)
 
     def _broken(self, conn: Any) -> bool:
         return bool(conn.closed or conn.broken)

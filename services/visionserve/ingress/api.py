@@ -27,8 +27,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve import __version__
 from visionserve.audit import open_writer
-from visionserve.audit.api import describe_record, make_cursor, parse_cursor, parse_time
+from visionserve.audit.api import (
+    NAMED_RECORDS,
+    describe_record,
+    make_cursor,
+    parse_cursor,
+    parse_time,
+    the_record,
+)
 from visionserve.audit.records import record_of
+from visionserve.audit.store import AuditRecord
 from visionserve.audit.store import Query as AuditQuery
 from visionserve.audit.writer import AuditWriter
 from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
@@ -38,7 +46,6 @@ from visionserve.errors import (
     ModelNotFound,
     ModelUnavailable,
     Overloaded,
-    PredictionNotFound,
     TaskMismatch,
     Timeout,
     TooManyTexts,
@@ -642,21 +649,22 @@ class Ingress(GrpcMethods):
             next_cursor=make_cursor(last) if last is not None else None,
         )
 
-    @app.get("/v1/audit/predictions/{request_id}", response_model=AuditRecordOut)
-    async def audit_prediction(self, request_id: str) -> AuditRecordOut:
-        found = await asyncio.to_thread(self._auditor().store.get, request_id)
-        if found is None:
-            raise PredictionNotFound(f"no recorded prediction {request_id!r}")
-        return describe_record(found)
+    async def _recorded(self, record_id: str) -> AuditRecord:
+        """The record with this record_id, or the one record with this request_id."""
+        found = await asyncio.to_thread(self._auditor().store.find, record_id, NAMED_RECORDS + 1)
+        return the_record(record_id, found)
 
-    @app.post("/v1/audit/predictions/{request_id}/explain", response_model=ExplainResponse)
-    async def audit_explain(self, request_id: str, request: Request) -> ExplainResponse:
+    @app.get("/v1/audit/predictions/{record_id}", response_model=AuditRecordOut)
+    async def audit_prediction(self, record_id: str) -> AuditRecordOut:
+        """One record, by its record_id or by a request_id that names only it (409 otherwise)."""
+        return describe_record(await self._recorded(record_id))
+
+    @app.post("/v1/audit/predictions/{record_id}/explain", response_model=ExplainResponse)
+    async def audit_explain(self, record_id: str, request: Request) -> ExplainResponse:
         """Explain a recorded prediction: its kept image, the same model version."""
         audit = self._auditor()
         body = await parse_json(request, AuditExplainRequest, self._config.limits)
-        found = await asyncio.to_thread(audit.store.get, request_id)
-        if found is None:
-            raise PredictionNotFound(f"no recorded prediction {request_id!r}")
+        found = await self._recorded(record_id)
         if body.image >= len(found.images):
             raise Unprocessable(f"image {body.image} is out of range: the request had {len(found.images)}")
         data = audit.images.load(found.images[body.image]["sha256"]) if audit.images is not None else None
