@@ -27,6 +27,7 @@ from tests.helpers import image_bytes
 from visionserve.audit import store as store_module
 from visionserve.audit.store import MIGRATIONS, PostgresStore, Query, SqliteStore, Store
 from visionserve.audit.store import AuditRecord as StoredRecord
+from visionserve.audit.writer import AuditWriter
 from visionserve.config import AuditConfig, ServiceConfig
 from visionserve.local import LocalService
 from visionserve.settings import Settings
@@ -554,3 +555,59 @@ def test_a_database_of_the_first_schema_migrates_keeping_its_records(
         after = (page[0].created, page[0].record_id)
     assert sorted(seen) == sorted(r.record_id for r in tied)
     store.close()
+
+
+def _counting_writer(store: Store, counted: dict[str, int], *, fail_closed: bool) -> AuditWriter:
+    def count(kind: str, n: int) -> None:
+        counted[kind] = counted.get(kind, 0) + n
+
+    writer = AuditWriter(
+        store,
+        fail_closed=fail_closed,
+        buffer_records=3,
+        batch_records=10,
+        flush_interval_s=60.0,  # nothing is written before close
+        retention_days=90.0,
+        retention_check_s=3600.0,
+        on_count=count,
+    )
+    writer.start()
+    return writer
+
+
+def test_every_record_the_writer_does_not_write_is_counted(tmp_path: Path) -> None:
+    counted: dict[str, int] = {}
+    writer = _counting_writer(SqliteStore(tmp_path / "w.sqlite3"), counted, fail_closed=False)
+    same = _plain_record("same")
+
+    def unmakeable() -> StoredRecord:
+        raise ValueError("no summary")
+
+    writer.submit(lambda: same)
+    writer.submit(lambda: same)  # one record_id twice: the database inserts it once
+    writer.submit(unmakeable)
+    writer.submit(lambda: same)  # over buffer_records
+    writer.close()
+    writer.submit(lambda: same)  # after the stop
+    assert counted == {
+        "written": 1,
+        "dropped_not_inserted": 1,
+        "dropped_invalid_record": 1,
+        "dropped_buffer_full": 1,
+        "dropped_shutdown": 1,
+    }
+    assert writer.counts.written == 1
+    assert sum(writer.counts.dropped.values()) == 4
+
+
+def test_a_fail_closed_writer_counts_what_it_could_not_write_before_it_stopped(tmp_path: Path) -> None:
+    class Unwritable(SqliteStore):
+        def insert_many(self, records: Any) -> int:
+            raise OSError("disk gone")
+
+    counted: dict[str, int] = {}
+    writer = _counting_writer(Unwritable(tmp_path / "w.sqlite3"), counted, fail_closed=True)
+    writer.submit(lambda: _plain_record("a"))
+    writer.submit(lambda: _plain_record("b"))
+    writer.close(timeout_s=10)
+    assert counted == {"dropped_shutdown": 2}

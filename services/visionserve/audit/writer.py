@@ -5,6 +5,9 @@ flush. One thread drains the buffer in batches, applies the retention period, an
 counts an operator needs. When the store fails or the buffer is full, ``on_failure`` decides:
 ``open`` drops records (counted by reason) and serving goes on; ``closed`` refuses requests
 (``AuditUnavailable``, a 503) until the store takes writes again, and keeps what it holds.
+Every record that is not written is counted under a reason: ``buffer_full``, ``store_error``,
+``invalid_record`` (its summary could not be made), ``not_inserted`` (the database skipped it)
+and ``shutdown`` (still buffered when the writer stopped).
 """
 
 from __future__ import annotations
@@ -71,6 +74,17 @@ class ImageKeeper:
 Hook = Callable[[str, int], None]
 
 
+@dataclass(eq=False)
+class _Pending:
+    """A buffered record: the function that makes it, and its input images when they are kept."""
+
+    make: Callable[[], AuditRecord]
+    blobs: list[bytes]
+    record: AuditRecord | None = None
+    """Made once: a batch tried again writes the same records, with the same record_ids, so a
+    retry after a commit whose answer was lost cannot store a record twice."""
+
+
 def _ignore(_kind: str, _count: int) -> None:
     return None
 
@@ -93,7 +107,7 @@ class AuditWriter:
         self.store = store
         self.fail_closed = fail_closed
         self.images = images
-        self._buffer: deque[tuple[Callable[[], AuditRecord], list[bytes]]] = deque()
+        self._buffer: deque[_Pending] = deque()
         self._max = buffer_records
         self._batch = batch_records
         self._interval = flush_interval_s
@@ -103,6 +117,7 @@ class AuditWriter:
         self._on_count = on_count
         self._wake = threading.Condition()
         self._stopping = False
+        self._closed = False
         self.counts = AuditCounts()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
 
@@ -129,12 +144,17 @@ class AuditWriter:
         """Queue a record, as the function that makes it: its summary and the inputs' sha256 are
         computed by the writer thread, off the request path (and, when images are kept, the
         inputs are written there too)."""
+        if self._closed:  # a request that finished after the stop: no thread writes it now
+            if self.fail_closed:
+                raise AuditUnavailable("the audit writer has stopped: retry on another replica")
+            self._count_dropped("shutdown", 1)
+            return
         if len(self._buffer) >= self._max:
             if self.fail_closed:
                 raise AuditUnavailable("the audit buffer is full: retry shortly")
             self._count_dropped("buffer_full", 1)
             return
-        self._buffer.append((record, images if self.images is not None and images else []))
+        self._buffer.append(_Pending(record, images if self.images is not None and images else []))
         if len(self._buffer) >= self._batch:
             with self._wake:
                 self._wake.notify()
@@ -159,12 +179,12 @@ class AuditWriter:
 
     def _flush(self, everything: bool) -> None:
         while self._buffer:
-            pending = [self._buffer[i] for i in range(min(self._batch, len(self._buffer)))]
+            batch = self._made([self._buffer[i] for i in range(min(self._batch, len(self._buffer)))])
+            if not batch:
+                continue
             try:
-                entries = [(make(), blobs) for make, blobs in pending]
-                batch = [record for record, _ in entries]
-                self._keep_images(entries)
-                self.store.insert_many(batch)
+                self._keep_images(batch)
+                inserted = self.store.insert_many([record for record, _ in batch])
             except Exception as exc:
                 self.counts.failing, self.counts.last_error = True, f"{type(exc).__name__}: {exc}"[:300]
                 logger.warning("audit store write failed: %s", self.counts.last_error)
@@ -172,17 +192,39 @@ class AuditWriter:
                     if not everything:
                         time.sleep(min(1.0, self._interval))  # keep the records; try again
                     return
-                for _ in pending:
+                for _ in batch:
                     self._buffer.popleft()
-                self._count_dropped("store_error", len(pending))
+                self._count_dropped("store_error", len(batch))
                 continue
-            for _ in pending:
+            for _ in batch:
                 self._buffer.popleft()
             self.counts.failing, self.counts.last_error = False, None
-            self.counts.written += len(pending)
-            self._on_count("written", len(pending))
+            self.counts.written += inserted
+            self._on_count("written", inserted)
+            if inserted < len(batch):
+                # Only a record_id the database already held is skipped: a batch retried after
+                # its first commit landed. Counted all the same, so that no skip goes unseen.
+                logger.warning("the audit store skipped %d of %d records", len(batch) - inserted, len(batch))
+                self._count_dropped("not_inserted", len(batch) - inserted)
             if not everything and len(self._buffer) < self._batch:
                 return
+
+    def _made(self, pending: list[_Pending]) -> list[tuple[AuditRecord, list[bytes]]]:
+        """The records of these buffered entries, in order. One whose summary cannot be made is
+        taken out of the buffer and counted: trying it again would fail again, and under
+        fail-closed would hold every record behind it."""
+        made = []
+        for entry in pending:
+            if entry.record is None:
+                try:
+                    entry.record = entry.make()
+                except Exception:
+                    logger.exception("an audit record could not be made; it is dropped")
+                    self._buffer.remove(entry)
+                    self._count_dropped("invalid_record", 1)
+                    continue
+            made.append((entry.record, entry.blobs))
+        return made
 
     def _keep_images(self, entries: list[tuple[AuditRecord, list[bytes]]]) -> None:
         if self.images is None:
@@ -213,4 +255,9 @@ class AuditWriter:
             self._wake.notify()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        self._closed = True
+        left = len(self._buffer)
+        if left:  # fail-closed with a store still failing, or a write slower than the timeout
+            logger.error("the audit writer stopped with %d records unwritten", left)
+            self._count_dropped("shutdown", left)
         self.store.close()
