@@ -507,6 +507,23 @@ def test_the_postgres_store_reconnects_after_its_connection_is_cut(postgres: str
     store.close()
 
 
+def test_grpc_answers_and_records_under_the_request_id_of_its_trailer(grpc_target: str, service: str) -> None:
+    import grpc
+
+    from visionserve.v1 import visionserve_pb2 as pb
+    from visionserve.v1.visionserve_pb2_grpc import VisionServeStub
+
+    stub = VisionServeStub(grpc.insecure_channel(grpc_target))
+    asked = pb.ClassifyRequest(images=[image_bytes("chelsea.png")], top_k=1)
+    mine = f"grpc-{time.time_ns()}"
+    for metadata in ([("request_id", mine)], []):
+        answer, call = stub.Classify.with_call(asked, metadata=metadata, timeout=60)
+        trailer = dict(call.trailing_metadata())["request_id"]
+        assert answer.request_id == trailer
+        assert trailer == mine or not metadata
+        assert _record(service, trailer).endpoint == "grpc"
+
+
 # The schema before records had a record_id: predictions keyed by the caller's request_id.
 FIRST_SCHEMA = MIGRATIONS[:4]
 

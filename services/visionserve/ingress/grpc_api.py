@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.json_format import ParseDict
+from ray.serve.context import _get_serve_request_context
 
 from visionserve.errors import BadRequest, ServiceError
 from visionserve.ingress.auth import Authenticator, presented_key, scope_for_rpc
@@ -76,7 +77,7 @@ class GrpcMethods:
     async def _answer(
         self, context: RayServegRPCContext, reply: type[Any], work: Callable[[str], Awaitable[dict[str, Any]]]
     ) -> Any:
-        request_id = uuid.uuid4().hex
+        request_id = _request_id()
         rpc = reply.__name__.removesuffix("Response")
         with self._metrics.request("grpc", f"/visionserve.v1.VisionServe/{rpc}") as record:
             try:
@@ -162,6 +163,13 @@ def _parsed(message: Any) -> Any:
     if isinstance(message, Malformed):
         raise BadRequest(f"the request is not a valid protobuf message of its type: {message.reason}")
     return message
+
+
+def _request_id() -> str:
+    """The id Serve returns in the call's trailing metadata (the caller's ``request_id``
+    metadata, or one Serve made), so that the response, its trailer, the logs and the audit
+    record name the call alike."""
+    return _get_serve_request_context().request_id or uuid.uuid4().hex
 
 
 def _fields(message: Any, exclude: str = "") -> dict[str, Any]:
