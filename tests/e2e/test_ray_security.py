@@ -147,7 +147,18 @@ def peer() -> Iterator[Peer]:
 
 
 def _api_ports(service: LocalService) -> set[int]:
-    return {p for p in (service.grpc_port, service.proxy_grpc_port) if p is not None}
+    """The gRPC API's ports: Ray's proxy's and every application's ingress replicas' (other
+    tests deploy applications of their own beside the service)."""
+    from ray.serve.context import _get_global_client
+
+    details = _get_global_client().get_serve_details()
+    ports = {
+        int(target["port"])
+        for group in details.get("target_groups", [])
+        if group["protocol"] == "gRPC"
+        for target in group["targets"]
+    }
+    return ports | {p for p in (service.grpc_port, service.proxy_grpc_port) if p is not None}
 
 
 def test_from_another_address_rays_ports_are_unreachable_or_refuse_without_the_token(
