@@ -8,10 +8,12 @@ loader does not run on this pytest); a failure names the operation and the reque
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -19,6 +21,21 @@ from schemathesis.checks import not_a_server_error
 pytestmark = pytest.mark.e2e
 
 EXAMPLES_PER_OPERATION = 40
+HOSTILE_EXAMPLES_PER_OPERATION = 15
+# Values that fit a schema's type but no computation should meet: NUL bytes and long strings,
+# numbers past float64 (NaN and infinities: tests/e2e/test_hostile.py, as JSON cannot carry them);
+# each hostile case puts one in a valid request.
+HOSTILE_VALUES: list[Any] = ["a\x00b", "\x00", "x" * 5000, 1e308, -1e308, 10**30, -(10**30)]
+
+
+def _poisoned(case: schemathesis.Case, value: Any, index: int) -> schemathesis.Case:
+    """The case with one of its query, body or path values replaced by ``value``."""
+    for part in (case.query, case.body, case.path_parameters):
+        if isinstance(part, dict) and part:
+            key = sorted(part)[index % len(part)]
+            part[key] = value
+            return case
+    return case
 
 
 def test_no_generated_request_is_answered_with_a_5xx(service: str) -> None:
@@ -47,6 +64,28 @@ def test_no_generated_request_is_answered_with_a_5xx(service: str) -> None:
             assert mode == GenerationMode.NEGATIVE
         except Exception as exc:  # collect every operation's failure, then report them all
             failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}")
+    for operation in operations:
+
+        @given(
+            case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            value=st.sampled_from(HOSTILE_VALUES),
+            index=st.integers(0, 20),
+        )
+        @settings(
+            max_examples=HOSTILE_EXAMPLES_PER_OPERATION,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            database=None,
+        )
+        def hostile(case: schemathesis.Case, value: Any, index: int) -> None:
+            response = _poisoned(case, value, index).call(timeout=60)
+            assert response.status_code < 500, (response.status_code, response.text[:300])
+            statuses[response.status_code] += 1
+
+        try:
+            hostile()
+        except Exception as exc:
+            failures.append(f"{operation.method.upper()} {operation.path} (hostile values): {exc}")
     assert not failures, "\n\n".join(failures)
     # Both valid and invalid requests were made: some served, most refused with a 4xx.
     assert statuses[200] > 0, statuses
