@@ -231,10 +231,28 @@ def test_reduced_jpeg_keeps_its_exif_orientation(chelsea: Image.Image) -> None:
     assert decoded.size == (1804, 1200)
 
 
-def test_small_images_and_other_formats_are_decoded_whole(chelsea: Image.Image) -> None:
+def test_other_formats_are_shrunk_by_a_whole_factor_right_after_decoding(chelsea: Image.Image) -> None:
     big = chelsea.convert("RGB").resize((451 * 4, 300 * 4))
     decoded = decode(encode(big, "PNG"), max_pixels=LIMIT, needed=lambda w, h: (w // 8, h // 8))
-    assert decoded.size is None
-    assert decoded.pixels.shape == (1200, 1804, 3)
+    assert decoded.size == (1804, 1200)
+    assert decoded.pixels.shape == (300, 451, 3)
+    expected = np.asarray(big.reduce(4), dtype=int)
+    assert np.abs(decoded.pixels.astype(int) - expected).max() <= 1
+    palette = decode(encode(big.quantize(64), "PNG"), max_pixels=LIMIT, needed=lambda w, h: (w // 8, h // 8))
+    assert palette.pixels.shape == (300, 451, 3)  # colours averaged, not palette indices
+    assert np.abs(palette.pixels.astype(int) - expected).mean() < 12
+
+
+def test_transparent_images_shrink_to_the_same_picture_on_white() -> None:
+    rgba = np.zeros((800, 800, 4), dtype=np.uint8)
+    rgba[:, :, 0] = 255  # hidden red everywhere
+    rgba[:400, :, 3] = 255  # top half: opaque red; bottom half: transparent (white as shown)
+    decoded = decode(encode(Image.fromarray(rgba), "PNG"), max_pixels=LIMIT, needed=lambda w, h: (100, 100))
+    assert decoded.pixels.shape == (200, 200, 3)
+    assert tuple(decoded.pixels[10, 10]) == (255, 0, 0)
+    assert tuple(decoded.pixels[190, 10]) == (255, 255, 255)
+
+
+def test_small_images_are_decoded_whole() -> None:
     small = decode(image_bytes("dog_bike_car.jpg"), max_pixels=LIMIT, needed=lambda w, h: (w, h))
     assert small.size is None

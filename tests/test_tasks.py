@@ -188,3 +188,26 @@ def test_logits_map_uses_a_softmax_over_classes() -> None:
     assert result.classes[0].score == pytest.approx(np.exp(5) / (2 + np.exp(5)), rel=1e-5)
     with pytest.raises(ValueError, match="not \\(N, 3, h, w\\)"):
         task.check_output({"out": np.zeros((1, 2, 4, 4), np.float32)})
+
+
+def test_semantic_maps_made_in_bands_equal_one_full_size_upsample(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Band by band (small bands here, to cross many edges) gives the full-size argmax, scores
+    and shares; labels differ only where two classes tie to float rounding."""
+    from visionserve.tasks import Prepared, masks
+    from visionserve.tasks.masks import decode_rle, upsample
+
+    monkeypatch.setattr(masks, "BAND_PIXELS", 5000)
+    task = _segmenter("mask_sigmoid", ["background", "person"])
+    rng = np.random.default_rng(3)
+    foreground = rng.random((1, 24, 32), dtype=np.float32)
+    item = Prepared(np.zeros((3, 24, 32), np.float32), width=301, height=177, scale=1.0)
+    result = task.postprocess(foreground, item, task.parse_params({}))
+    person_probability = upsample(foreground, 177, 301)[0].numpy()
+    expected = person_probability > 0.5
+    person = next(c for c in result.classes if c.label == "person")
+    assert person.mask is not None
+    got = decode_rle(person.mask)
+    differ = got != expected
+    assert np.all(np.abs(person_probability[differ] - 0.5) < 1e-4)
+    assert person.pixel_share == pytest.approx(expected.mean(), abs=1e-3)
+    assert person.score == pytest.approx(person_probability[expected].mean(), abs=1e-4)

@@ -7,7 +7,7 @@ Pillow's ``getexif`` loads the whole image). ``decode`` then yields the image as
 EXIF orientation applied, first frame of an animation, and every mode (grayscale, palette,
 RGBA, CMYK, 16-bit, float) converted to 8-bit RGB. Given the size a model needs, a JPEG is
 decoded at a reduced DCT scale (1/2, 1/4 or 1/8), which costs a fraction of the memory and
-time of a full decode.
+time of a full decode; any other format is shrunk by a whole factor right after decoding.
 """
 
 from __future__ import annotations
@@ -178,18 +178,39 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")  # L, 1, CMYK, YCbCr, LAB, HSV
 
 
-def _reduce_jpeg(image: Image.Image, transposed: bool, needed: tuple[int, int]) -> None:
+def _stored(needed: tuple[int, int], transposed: bool) -> tuple[int, int]:
+    """A displayed (width, height) in the stored orientation."""
+    return (needed[1], needed[0]) if transposed else needed
+
+
+def _reduce_jpeg(image: Image.Image, needed: tuple[int, int]) -> None:
     """Let libjpeg decode at the smallest DCT scale that still gives twice the size needed
     (Pillow's ``reducing_gap``: the final antialiased resize then loses nothing visible)."""
-    width, height = (needed[1], needed[0]) if transposed else needed
-    image.draft(image.mode, (2 * width, 2 * height))
+    image.draft(image.mode, (2 * needed[0], 2 * needed[1]))
+
+
+# Pillow's box reduction averages channels; a palette's indices must become colours first.
+_AVERAGEABLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F"})
+
+
+def _reduce_decoded(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
+    """Any other format, decoded whole, shrunk by the largest whole factor that keeps twice the
+    size needed (a box filter, as the JPEG's DCT scaling) before it is converted and copied:
+    those steps then cost the small image's memory, not the original's."""
+    factor = min(image.width // (2 * needed[0]), image.height // (2 * needed[1]))
+    if factor < 2:
+        return image
+    if image.mode not in _AVERAGEABLE:
+        image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
+    return image.reduce(factor)
 
 
 def decode(data: bytes, *, max_pixels: int, needed: NeededSize | None = None) -> DecodedImage:
     """Decode to RGB uint8 as displayed. Raises InvalidImage or ImageTooLarge.
 
-    With ``needed``, a JPEG larger than twice that size is decoded reduced (``size`` then
-    keeps the original's); every other format is decoded whole."""
+    With ``needed``, an image larger than twice that size comes back reduced (``size`` then
+    keeps the original's): a JPEG is decoded at a reduced DCT scale, any other format decoded
+    whole and shrunk at once."""
     with _open(data) as image:
         width, height = image.size
         _check_size(width, height, max_pixels)
@@ -200,10 +221,12 @@ def decode(data: bytes, *, max_pixels: int, needed: NeededSize | None = None) ->
         try:
             image.seek(0)  # first frame of GIF / multi-page TIFF / animated WebP
             target = needed(*displayed) if needed is not None else None
+            target = _stored(target, transposed) if target is not None else None
             if target is not None and fmt == "JPEG" and image.mode in ("RGB", "L", "CMYK"):
-                _reduce_jpeg(image, transposed, target)
+                _reduce_jpeg(image, target)
             image.load()
-            pixels = orient(np.asarray(_to_rgb(image), dtype=np.uint8), orientation)
+            loaded = _reduce_decoded(image, target) if target is not None else image
+            pixels = orient(np.asarray(_to_rgb(loaded), dtype=np.uint8), orientation)
         except Exception as exc:  # any decoder failure on the caller's bytes is a bad image
             raise InvalidImage(f"the {fmt} image could not be decoded: {exc}") from None
     if pixels.ndim != 3 or pixels.shape[2] != 3:

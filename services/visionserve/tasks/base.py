@@ -8,6 +8,7 @@ before any image is decoded.
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -186,8 +187,14 @@ def center_crop_input(image: DecodedImage, cfg: ModelConfig) -> Prepared:
     to 256x512000 first)."""
     resized_w, resized_h, left, top, side = center_crop_region(image.width, image.height, cfg)
     fx, fy = image.pixels.shape[1] / resized_w, image.pixels.shape[0] / resized_h
-    box = (left * fx, top * fy, (left + side) * fx, (top + side) * fy)
-    crop = np.asarray(Image.fromarray(image.pixels).resize((side, side), Image.Resampling.BILINEAR, box=box))
+    x1, y1, x2, y2 = left * fx, top * fy, (left + side) * fx, (top + side) * fy
+    # Only the pixels under the box and the filter's reach (its support, fx source pixels when
+    # shrinking) become a Pillow image, not a copy of the whole picture.
+    reach_x, reach_y = math.ceil(max(fx, 1.0)) + 1, math.ceil(max(fy, 1.0)) + 1
+    ox, oy = max(0, math.floor(x1) - reach_x), max(0, math.floor(y1) - reach_y)
+    window = image.pixels[oy : math.ceil(y2) + reach_y, ox : math.ceil(x2) + reach_x]
+    box = (x1 - ox, y1 - oy, x2 - ox, y2 - oy)
+    crop = np.asarray(Image.fromarray(window).resize((side, side), Image.Resampling.BILINEAR, box=box))
     return Prepared(normalise(crop, cfg), image.width, image.height, 1.0)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -32,6 +33,34 @@ def png_base64(array: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, "PNG", optimize=False, compress_level=3)
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+BAND_PIXELS = 1 << 20
+"""Output pixels per band of ``upsampled_bands``: a few MB per class, whatever the image."""
+
+
+def _linear_taps(size: int, source: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each of ``size`` output positions, the two source positions bilinear resampling
+    reads and the second one's weight, computed as F.interpolate(align_corners=False) does."""
+    position = ((torch.arange(size, dtype=torch.float32) + 0.5) * (source / size) - 0.5).clamp(min=0)
+    first = position.floor().long().clamp(max=source - 1)
+    return first, (first + 1).clamp(max=source - 1), position - first
+
+
+def upsampled_bands(maps: torch.Tensor, height: int, width: int) -> Iterator[tuple[int, torch.Tensor]]:
+    """(top row, (C, rows, width) band) of (C, h, w) maps resized bilinearly to (height, width),
+    band by band: the values of ``upsample`` (to float rounding), without ever holding a whole
+    (C, height, width) stack, which for a 40 Mpx image is 160 MB a class. Each band's rows are
+    blended from the small maps (C, rows, w), then widened by F.interpolate, which leaves the
+    rows as they are (a scale of one) and resamples the columns as it would for the whole."""
+    rows = max(1, BAND_PIXELS // width)
+    top_rows, bottom_rows, down = _linear_taps(height, maps.shape[1])
+    for top in range(0, height, rows):
+        band = slice(top, min(height, top + rows))
+        weight = down[band][None, :, None]
+        vertical = maps[:, top_rows[band]] * (1 - weight) + maps[:, bottom_rows[band]] * weight
+        size = (vertical.shape[1], width)
+        yield top, F.interpolate(vertical[None], size=size, mode="bilinear", align_corners=False)[0]
 
 
 def upsample(maps: np.ndarray, height: int, width: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ import torch
 
 from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import Prepared, Task, stretched_input
-from visionserve.tasks.masks import encode_rle, png_base64, upsample
+from visionserve.tasks.masks import encode_rle, png_base64, upsampled_bands
 from visionserve_client.types import ImageSize, SegmentClass, SemanticSegmentation
 
 
@@ -74,45 +74,45 @@ class SemanticSegmentationTask(Task[SemanticParams, SemanticSegmentation]):
         return exp / exp.sum(axis=0, keepdims=True)
 
     def postprocess(self, output: Any, item: Prepared, params: SemanticParams) -> SemanticSegmentation:
-        probs = self._probabilities(np.asarray(output, dtype=np.float32))
+        probs = torch.from_numpy(self._probabilities(np.asarray(output, dtype=np.float32)))
         height, width = item.height, item.width
-        # Class by class, keeping a running best: memory stays at two (H, W) maps however
-        # many classes the model has.
-        best = torch.full((height, width), -1.0)
-        label = torch.zeros((height, width), dtype=torch.int64)
-        for index in range(probs.shape[0]):
-            score = upsample(probs[index : index + 1], height, width)[0]
-            better = score > best
-            best = torch.where(better, score, best)
-            label = torch.where(better, torch.tensor(index), label)
-        label_map = label.numpy()
-        best_map = best.numpy()
-        counts = np.bincount(label_map.ravel(), minlength=probs.shape[0])
-        wanted = params.classes if params.classes is not None else range(probs.shape[0])
+        classes_count = probs.shape[0]
+        # Band by band: the full-size label map (a byte a pixel) is the only image-sized array;
+        # a 40 Mpx image costs about 100 MB here, not a float map per class.
+        label_map = np.empty((height, width), dtype=np.uint8 if classes_count <= 256 else np.uint16)
+        counts = np.zeros(classes_count, dtype=np.int64)
+        score_sums = np.zeros(classes_count, dtype=np.float64)
+        for top, band in upsampled_bands(probs, height, width):
+            scores, labels = torch.max(band, dim=0)  # the first class wins a tie
+            best = scores.numpy().ravel()
+            flat = labels.numpy().ravel()
+            label_map[top : top + band.shape[1]] = labels.numpy()
+            counts += np.bincount(flat, minlength=classes_count)
+            score_sums += np.bincount(flat, weights=best, minlength=classes_count)
+        wanted = params.classes if params.classes is not None else range(classes_count)
         classes = []
         for index in sorted(wanted, key=lambda i: -counts[i]):
             if counts[index] == 0:
                 continue
-            mask = label_map == index
             classes.append(
                 SegmentClass(
                     index=int(index),
                     label=self.labels[index],
                     pixel_share=float(counts[index] / label_map.size),
-                    score=float(np.clip(best_map[mask].mean(), 0.0, 1.0)),
-                    mask=encode_rle(mask) if params.include_masks else None,
+                    score=float(np.clip(score_sums[index] / counts[index], 0.0, 1.0)),
+                    mask=encode_rle(label_map == index) if params.include_masks else None,
                 )
             )
-        label_png = None
-        if params.include_label_map:
-            dtype = np.uint8 if probs.shape[0] <= 256 else np.uint16
-            label_png = png_base64(label_map.astype(dtype))
+        label_png = png_base64(label_map) if params.include_label_map else None
         score_pngs = None
         if params.include_scores:
             score_pngs = {}
             for entry in classes:
-                score = upsample(probs[entry.index : entry.index + 1], height, width)[0].numpy()
-                score_pngs[entry.label] = png_base64((np.clip(score, 0, 1) * 255).round().astype(np.uint8))
+                score = np.empty((height, width), dtype=np.uint8)
+                for top, band in upsampled_bands(probs[entry.index : entry.index + 1], height, width):
+                    scaled = (band[0].clamp(0, 1) * 255).round().to(torch.uint8)
+                    score[top : top + band.shape[1]] = scaled.numpy()
+                score_pngs[entry.label] = png_base64(score)
         return SemanticSegmentation(
             image=ImageSize(width=width, height=height),
             classes=classes,
