@@ -256,3 +256,15 @@ def test_transparent_images_shrink_to_the_same_picture_on_white() -> None:
 def test_small_images_are_decoded_whole() -> None:
     small = decode(image_bytes("dog_bike_car.jpg"), max_pixels=LIMIT, needed=lambda w, h: (w, h))
     assert small.size is None
+
+
+def test_sixteen_bit_and_bilevel_images_keep_their_values_when_shrunk() -> None:
+    ramp = np.tile(np.linspace(1000, 60000, 800, dtype=np.uint16), (400, 1))
+    data = encode(Image.fromarray(ramp), "PNG")
+    pixels = decode(data, max_pixels=LIMIT, needed=lambda w, h: (100, 50)).pixels
+    assert pixels.shape == (100, 200, 3)
+    assert pixels.min() == 0
+    assert pixels.max() == 255  # the range mapped onto 0..255, not clipped at 255
+    checker = Image.fromarray((np.indices((400, 800)).sum(axis=0) % 2 * 255).astype(np.uint8)).convert("1")
+    gray = decode(encode(checker, "PNG"), max_pixels=LIMIT, needed=lambda w, h: (100, 50)).pixels
+    assert abs(float(gray.mean()) - 127.5) < 2  # averaged to mid grey

@@ -191,6 +191,17 @@ def _reduce_jpeg(image: Image.Image, needed: tuple[int, int]) -> None:
 
 # Pillow's box reduction averages channels; a palette's indices must become colours first.
 _AVERAGEABLE = frozenset({"L", "LA", "La", "RGB", "RGBA", "RGBa", "CMYK", "YCbCr", "I", "F"})
+_STRIP_PIXELS = 1 << 20
+
+
+def _averageable_mode(image: Image.Image) -> str:
+    """The mode to average an image in: 16-bit keeps its values (mapped to 8 bits later),
+    bilevel becomes gray, palettes become their colours."""
+    if image.mode.startswith("I;16"):
+        return "I"
+    if image.mode == "1":
+        return "L"
+    return "RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB"
 
 
 def _reduce_decoded(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
@@ -200,9 +211,20 @@ def _reduce_decoded(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
     factor = min(image.width // (2 * needed[0]), image.height // (2 * needed[1]))
     if factor < 2:
         return image
-    if image.mode not in _AVERAGEABLE:
-        image = image.convert("RGBA" if "transparency" in image.info or image.mode == "PA" else "RGB")
-    return image.reduce(factor)
+    # Strip by strip (whole blocks of rows): Pillow reduces RGBA premultiplied, through a copy
+    # of what it is given, and a palette must become colours first; a strip's copy is small.
+    rows = factor * max(1, _STRIP_PIXELS // (image.width * factor))
+    reduced: Image.Image | None = None
+    for top in range(0, image.height, rows):
+        strip = image.crop((0, top, image.width, min(image.height, top + rows)))
+        if strip.mode not in _AVERAGEABLE:
+            strip = strip.convert(_averageable_mode(strip))
+        small = strip.reduce(factor)
+        if reduced is None:
+            reduced = Image.new(small.mode, (-(-image.width // factor), -(-image.height // factor)))
+        reduced.paste(small, (0, top // factor))
+    assert reduced is not None
+    return reduced
 
 
 def decode(data: bytes, *, max_pixels: int, needed: NeededSize | None = None) -> DecodedImage:

@@ -17,7 +17,8 @@ from visionserve_client.types import RLE
 
 def encode_rle(mask: np.ndarray) -> RLE:
     """A boolean (H, W) mask as COCO's compressed RLE."""
-    encoded = coco_mask.encode(np.asfortranarray(mask.astype(np.uint8)))
+    # A bool array read as bytes (same size, same strides): one column-major copy, not two.
+    encoded = coco_mask.encode(np.asfortranarray(mask).view(np.uint8))
     height, width = (int(v) for v in encoded["size"])
     return RLE(size=(height, width), counts=encoded["counts"].decode("ascii"))
 
