@@ -208,7 +208,7 @@ def _reduce_decoded(image: Image.Image, needed: tuple[int, int]) -> Image.Image:
     """Any other format, decoded whole, shrunk by the largest whole factor that keeps twice the
     size needed (a box filter, as the JPEG's DCT scaling) before it is converted and copied:
     those steps then cost the small image's memory, not the original's."""
-    factor = min(image.width // (2 * needed[0]), image.height // (2 * needed[1]))
+    factor = min(image.width // (2 * max(1, needed[0])), image.height // (2 * max(1, needed[1])))
     if factor < 2:
         return image
     # Strip by strip (whole blocks of rows): Pillow reduces RGBA premultiplied, through a copy
