@@ -98,6 +98,9 @@ def test_endpoint_kinds() -> None:
     assert endpoint_kind("/visionserve.v1.VisionServe/Detect") == "predict"
     assert endpoint_kind("/v1/explain") == "explain"
     assert endpoint_kind("/visionserve.v1.VisionServe/Explain") == "explain"
+    assert endpoint_kind("/v1/explain/stream") == "explain"  # once counted as "other"
+    assert endpoint_kind("/v1/audit/predictions/{record_id}/explain") == "explain"
+    assert endpoint_kind("/v1/understand/deepdream") == "understand"
     assert endpoint_kind("/readyz") == "other"
     assert endpoint_kind("unmatched") == "other"
 

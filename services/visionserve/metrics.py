@@ -28,6 +28,7 @@ from pydantic import BaseModel
 
 from visionserve import metrics_export
 from visionserve.config import MetricsConfig, ModelConfig
+from visionserve.ingress.routes import endpoint_kind
 from visionserve_client.types import (
     Classification,
     DetectionResult,
@@ -53,31 +54,11 @@ SHARE_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 
 NO_MODEL = "none"
 OTHER_CLASS = "_other"
 # Error codes that mean "refused for load", as opposed to a bad request.
-REJECTION_CODES = frozenset({"overloaded", "too_many_requests"})
+REJECTION_CODES = frozenset({"overloaded"})
 _BACKGROUND = frozenset({"background", "__background__", "_background_"})
-
-# Each endpoint's kind, a label of its own so that alert rules and dashboards select
-# "predictions" without listing routes: latency objectives differ by kind.
-_GRPC = "/visionserve.v1.VisionServe/"
-PREDICT_ENDPOINTS = frozenset(
-    {
-        "/v1/classify", "/v1/detect", "/v1/segment", "/v1/embed/image", "/v1/embed/text",
-        "/v1/zero-shot", "/v2/models/{name}/infer",
-        *(_GRPC + rpc for rpc in ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")),
-    }
-)  # fmt: skip
-EXPLAIN_ENDPOINTS = frozenset({"/v1/explain", _GRPC + "Explain"})
-
 
 UNMATCHED = "unmatched"
 """The endpoint label of a request that no route took (unknown paths, refused bodies)."""
-
-
-def endpoint_kind(endpoint: str) -> str:
-    """``predict``, ``explain`` or ``other`` (model lists, health, docs, unmatched paths)."""
-    if endpoint in PREDICT_ENDPOINTS:
-        return "predict"
-    return "explain" if endpoint in EXPLAIN_ENDPOINTS else "other"
 
 
 class _Metric(Protocol):

@@ -1,0 +1,189 @@
+"""Every route of the API in one table: what it needs, how it is counted, whether it is shed.
+
+A row is the one source of truth about its route. The routers register their handlers from
+the rows (path, method, request schema), authorisation reads the scope, the metrics read
+the kind, admission control reads ``shed``, and a model's task names its routes from
+``tasks``. A test checks that the application's routes and the rows are the same set.
+
+Pure: no FastAPI, no Ray, so that metrics and tests can read it anywhere.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel
+
+from visionserve.config import Scope
+from visionserve_client.types import (
+    AuditExplainRequest,
+    ClassifyRequest,
+    ClassModelRequest,
+    DeepDreamRequest,
+    DetectRequest,
+    EmbedImageRequest,
+    EmbedTextRequest,
+    ExplainRequest,
+    FeatureMapRequest,
+    InversionRequest,
+    NeighboursRequest,
+    RolloutRequest,
+    SegmentRequest,
+    TopPatchesRequest,
+    ZeroShotRequest,
+)
+
+Kind = Literal["predict", "explain", "understand", "other"]
+"""The ``kind`` label of the request metrics: latency objectives differ by kind."""
+
+Body = Literal["images", "json", "none"]
+"""How the request body is documented: images (multipart, JSON with base64, or one raw
+image), a JSON document of the request schema, or no body."""
+
+SEGMENTATION = ("semantic_segmentation", "instance_segmentation")
+EXPLAINABLE = ("classification", "semantic_segmentation", "clip", "detection", "instance_segmentation")
+
+
+@dataclass(frozen=True)
+class Route:
+    method: Literal["GET", "POST", "DELETE"]
+    path: str
+    """The template, as the application declares it (``{name}`` for a parameter)."""
+    scope: Scope | None
+    """The API key scope it needs; None: open to everyone (health, the audit page's files)."""
+    kind: Kind = "other"
+    shed: bool = False
+    """Refused at the door while the work it queues is refused for load (ingress.admission)."""
+    tasks: tuple[str, ...] = ()
+    """The model tasks it serves; empty for routes that are not about one model's task."""
+    request: type[BaseModel] | None = None
+    body: Body = "none"
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        regex = re.sub(r"\\\{[a-z_]+\\\}", "[^/]+", re.escape(self.path))
+        object.__setattr__(self, "pattern", re.compile(regex))
+
+
+def _predict(path: str, tasks: tuple[str, ...], request: type[BaseModel], body: Body = "images") -> Route:
+    return Route("POST", path, "predict", "predict", True, tasks, request, body)
+
+
+def _view(method: Literal["GET", "POST", "DELETE"], path: str, request: type[BaseModel] | None = None,
+          body: Body = "none", shed: bool = True) -> Route:  # fmt: skip
+    return Route(method, path, "explain", "understand", shed, (), request, body)
+
+
+CLASSIFY = _predict("/v1/classify", ("classification",), ClassifyRequest)
+DETECT = _predict("/v1/detect", ("detection",), DetectRequest)
+SEGMENT = _predict("/v1/segment", SEGMENTATION, SegmentRequest)
+EMBED_IMAGE = _predict("/v1/embed/image", ("clip",), EmbedImageRequest)
+EMBED_TEXT = _predict("/v1/embed/text", ("clip",), EmbedTextRequest, "json")
+ZERO_SHOT = _predict("/v1/zero-shot", ("clip",), ZeroShotRequest)
+
+EXPLAIN = Route("POST", "/v1/explain", "explain", "explain", True, EXPLAINABLE, ExplainRequest, "images")
+EXPLAIN_STREAM = Route(
+    "POST", "/v1/explain/stream", "explain", "explain", True, EXPLAINABLE, ExplainRequest, "images"
+)
+
+AUDIT_PREDICTIONS = Route("GET", "/v1/audit/predictions", "audit")
+AUDIT_PREDICTION = Route("GET", "/v1/audit/predictions/{record_id}", "audit")
+AUDIT_EXPLAIN = Route(
+    "POST", "/v1/audit/predictions/{record_id}/explain", "audit", "explain", True,
+    EXPLAINABLE, AuditExplainRequest, "json",
+)  # fmt: skip
+AUDIT_STATUS = Route("GET", "/v1/audit/status", "audit")
+
+FILTERS = _view("GET", "/v1/understand/filters", shed=False)
+CREATE_REFERENCE_SET = _view("POST", "/v1/understand/reference-sets")
+REFERENCE_SETS = _view("GET", "/v1/understand/reference-sets", shed=False)
+REFERENCE_SET = _view("GET", "/v1/understand/reference-sets/{set_id}", shed=False)
+DELETE_REFERENCE_SET = _view("DELETE", "/v1/understand/reference-sets/{set_id}", shed=False)
+NEIGHBOURS = _view("POST", "/v1/understand/neighbours", NeighboursRequest, "images")
+FEATURE_MAP = _view("POST", "/v1/understand/map", FeatureMapRequest, "json")
+TOP_PATCHES = _view("POST", "/v1/understand/top-patches", TopPatchesRequest, "json")
+CLASS_MODEL = _view("POST", "/v1/understand/class-model", ClassModelRequest, "json")
+CLASS_MODEL_STREAM = _view("POST", "/v1/understand/class-model/stream", ClassModelRequest, "json")
+INVERSION = _view("POST", "/v1/understand/inversion", InversionRequest, "images")
+INVERSION_STREAM = _view("POST", "/v1/understand/inversion/stream", InversionRequest, "images")
+DEEPDREAM = _view("POST", "/v1/understand/deepdream", DeepDreamRequest, "images")
+DEEPDREAM_STREAM = _view("POST", "/v1/understand/deepdream/stream", DeepDreamRequest, "images")
+ATTENTION_ROLLOUT = _view("POST", "/v1/understand/attention-rollout", RolloutRequest, "images")
+
+MODELS = Route("GET", "/v1/models", "read")
+MODEL = Route("GET", "/v1/models/{name}", "read")
+MODEL_LABELS = Route("GET", "/v1/models/{name}/labels", "read")
+HEALTHZ = Route("GET", "/healthz", None)
+READYZ = Route("GET", "/readyz", None)
+UI_PAGE = Route("GET", "/ui", None)
+UI_ASSET = Route("GET", "/ui/{asset}", None)
+
+V2_LIVE = Route("GET", "/v2/health/live", None)
+V2_READY = Route("GET", "/v2/health/ready", None)
+V2_MODEL = Route("GET", "/v2/models/{name}", "read")
+V2_MODEL_READY = Route("GET", "/v2/models/{name}/ready", "read")
+V2_INFER = Route("POST", "/v2/models/{name}/infer", "predict", "predict", True, ("classification", "detection", *SEGMENTATION))  # fmt: skip
+
+# FastAPI's own pages: the API's description is no more open than the model list.
+DOCS = (
+    Route("GET", "/openapi.json", "read"),
+    Route("GET", "/docs", "read"),
+    Route("GET", "/docs/oauth2-redirect", "read"),
+    Route("GET", "/redoc", "read"),
+)
+
+ROUTES: tuple[Route, ...] = (
+    CLASSIFY, DETECT, SEGMENT, EMBED_IMAGE, EMBED_TEXT, ZERO_SHOT,
+    EXPLAIN, EXPLAIN_STREAM,
+    AUDIT_PREDICTIONS, AUDIT_PREDICTION, AUDIT_EXPLAIN, AUDIT_STATUS,
+    FILTERS, CREATE_REFERENCE_SET, REFERENCE_SETS, REFERENCE_SET, DELETE_REFERENCE_SET,
+    NEIGHBOURS, FEATURE_MAP, TOP_PATCHES, CLASS_MODEL, CLASS_MODEL_STREAM, INVERSION,
+    INVERSION_STREAM, DEEPDREAM, DEEPDREAM_STREAM, ATTENTION_ROLLOUT,
+    MODELS, MODEL, MODEL_LABELS, HEALTHZ, READYZ, UI_PAGE, UI_ASSET,
+    V2_LIVE, V2_READY, V2_MODEL, V2_MODEL_READY, V2_INFER,
+    *DOCS,
+)  # fmt: skip
+
+GRPC_SERVICE = "/visionserve.v1.VisionServe/"
+RPCS: dict[str, tuple[Scope, Kind]] = {
+    **{rpc: ("predict", "predict") for rpc in ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")},
+    "Explain": ("explain", "explain"),
+    "ListModels": ("read", "other"),
+}  # fmt: skip
+"""The gRPC methods (protos/visionserve/v1), with the scope and kind of their HTTP twins."""
+
+_BY_PATH = {route.path: route for route in ROUTES}
+_KIND = {**{r.path: r.kind for r in ROUTES}, **{GRPC_SERVICE + rpc: kind for rpc, (_, kind) in RPCS.items()}}
+_SHED_EXACT = {r.path: r for r in ROUTES if r.shed and "{" not in r.path}
+_SHED_TEMPLATED = [r for r in ROUTES if r.shed and "{" in r.path]
+
+
+def scope_for_route(path: str) -> Scope | None:
+    """The scope a route template needs; a template without a row needs ``read``, never less."""
+    route = _BY_PATH.get(path)
+    return route.scope if route is not None else "read"
+
+
+def scope_for_rpc(rpc: str) -> Scope:
+    found = RPCS.get(rpc)
+    return found[0] if found is not None else "predict"
+
+
+def endpoint_kind(endpoint: str) -> Kind:
+    """The kind of a route template or gRPC method; ``other`` for anything else (unmatched)."""
+    return _KIND.get(endpoint, "other")
+
+
+def shed_route(method: str, path: str) -> Route | None:
+    """The row of a request path whose work is shed under load; None for every other path."""
+    route = _SHED_EXACT.get(path)
+    if route is None:
+        route = next((r for r in _SHED_TEMPLATED if r.pattern.fullmatch(path)), None)
+    return route if route is not None and route.method == method else None
+
+
+def routes_for_task(task: str) -> list[Route]:
+    """The prediction routes that serve a task (for "use POST ..." in errors)."""
+    return [r for r in ROUTES if r.kind == "predict" and task in r.tasks and r is not V2_INFER]
