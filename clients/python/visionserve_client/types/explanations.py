@@ -1,0 +1,115 @@
+"""Explanations: what /v1/explain and /v1/explain/stream take and answer."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from visionserve_client.types.common import ImageSize, _Response, _Schema
+
+ExplainMethod = Literal[
+    "saliency",
+    "smoothgrad",
+    "integrated_gradients",
+    "guided_backprop",
+    "cam",
+    "gradcam",
+    "gradcam_plus_plus",
+    "scorecam",
+    "eigencam",
+    "guided_gradcam",
+    "occlusion",
+    "rise",
+]
+
+
+class ExplainRequest(_Schema):
+    """JSON body of ``POST /v1/explain``: why the model decided what it did on one image."""
+
+    images: list[str] = Field(description="Exactly one base64-encoded image file (or data: URI).")
+    model: str | None = Field(default=None, description="Model name; default: the first classifier.")
+    methods: list[ExplainMethod] = Field(min_length=1, max_length=11, description="Methods to run.")
+    target_class: int | None = Field(default=None, ge=0, description="Class index (default: top-1).")
+    target_label: str | None = Field(
+        default=None,
+        description="Class by label instead of index; CLIP: a zero-shot label, embedded through the "
+        "model's prompt templates as /v1/zero-shot embeds it.",
+    )
+    target_text: str | None = Field(default=None, description="CLIP: the text query to explain.")
+    target_box_index: int | None = Field(
+        default=None, ge=0, description="Detectors: index in the model's /v1/detect answer (default 0)."
+    )
+    target_box: list[Annotated[float, Field(ge=-1e6, le=1e6)]] | None = Field(
+        default=None, min_length=4, max_length=4, description="Detectors: [x1, y1, x2, y2] with target_label."
+    )
+    layer: str | None = Field(default=None, description="CAM methods: module name, or 'name.input'.")
+    steps: int | None = Field(default=None, ge=2, le=512, description="Integrated Gradients steps.")
+    baseline: Literal["zeros", "mean", "blur"] | None = Field(default=None, description="IG baseline.")
+    samples: int | None = Field(default=None, ge=1, le=256, description="SmoothGrad samples.")
+    noise_level: float | None = Field(default=None, ge=0.0, le=1.0, description="SmoothGrad sigma share.")
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1, description="SmoothGrad noise seed.")
+    patch: int | None = Field(default=None, ge=1, le=4096, description="Occlusion patch side (input px).")
+    stride: int | None = Field(default=None, ge=1, le=4096, description="Occlusion stride (input px).")
+    fill: float | None = Field(
+        default=None, ge=-1e4, le=1e4, description="Occlusion fill, in the model's input units."
+    )
+    masks: int | None = Field(default=None, ge=8, le=8192, description="RISE / D-RISE random masks.")
+    grid: int | None = Field(default=None, ge=2, le=64, description="RISE mask grid cells per side.")
+    probability: float | None = Field(default=None, gt=0.0, lt=1.0, description="RISE cell keep chance.")
+    fidelity: bool | None = Field(default=None, description="Also compute deletion/insertion AUC.")
+    overlay: bool | None = Field(default=None, description="Also return a PNG overlay on the image.")
+
+
+class FloatMap(_Schema):
+    """A float16 array, little-endian, row-major, base64; multiply by ``scale`` for the values."""
+
+    shape: tuple[int, int] = Field(description="(height, width): the original image's.")
+    dtype: Literal["float16"] = "float16"
+    scale: float
+    data: str
+
+
+class Fidelity(_Schema):
+    deletion_auc: float = Field(description="Lower is more faithful.")
+    insertion_auc: float = Field(description="Higher is more faithful.")
+
+
+class ExplainTarget(_Schema):
+    kind: Literal["class", "segmentation_class", "text", "box"]
+    index: int | None = Field(default=None, description="Class index, or the box's detection index.")
+    label: str | None = None
+    text: str | None = None
+    box: tuple[float, float, float, float] | None = Field(default=None, description="In original pixels.")
+    score: float = Field(
+        description="The target's score: logit, summed logits, cosine, or matched box score + IoU."
+    )
+
+
+class MethodExplanation(_Schema):
+    method: ExplainMethod
+    layer: str | None = Field(default=None, description="The layer a CAM method used.")
+    params: dict[str, float | int | str] = Field(default_factory=dict)
+    raw: FloatMap = Field(description="The signed map at the original image's size.")
+    signed: bool = Field(description="Whether the normalised view is in [-1, 1] (else [0, 1]).")
+    normalized_png: str = Field(description="8-bit PNG of the normalised view (signed: 128 = 0).")
+    overlay_png: str | None = None
+    fidelity: Fidelity | None = None
+    seconds: float = Field(ge=0.0)
+
+
+class ExplainResult(_Schema):
+    image: ImageSize
+    target: ExplainTarget
+    explanations: list[MethodExplanation]
+
+
+class ExplainResponse(_Response):
+    results: list[ExplainResult]
+
+
+class ExplainResultEvent(_Schema):
+    """The last line of a successful ``/v1/explain/stream`` answer."""
+
+    event: Literal["result"] = "result"
+    response: ExplainResponse
