@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import io
 import json
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -269,3 +274,81 @@ def test_a_stream_error_event_raises_the_api_error_it_stands_for() -> None:
     assert caught.value.request_id == "r"
     assert len(heard) == 1
     assert _streamed_result([progress], heard.append, ExplainResponse) is None
+
+
+# ---------------------------------------------------------------- the twins: one source
+
+
+def test_the_blocking_client_is_what_make_sync_generates(tmp_path: Path) -> None:
+    from .conftest import ROOT
+
+    package = ROOT / "clients" / "python" / "visionserve_client"
+    script = ROOT / "clients" / "python" / "scripts" / "make_sync.py"
+    subprocess.run([sys.executable, str(script), "--out", str(tmp_path)], check=True, timeout=60)
+    fresh = {path.name: path.read_text() for path in tmp_path.glob("*.py")}
+    committed = {path.name: path.read_text() for path in (package / "_sync").glob("*.py")}
+    assert sorted(fresh) == sorted(committed), "run python clients/python/scripts/make_sync.py"
+    for name, text in fresh.items():
+        assert committed[name] == text, f"_sync/{name} is stale: run clients/python/scripts/make_sync.py"
+        assert text.startswith("# generated from visionserve_client/_async/")
+
+
+def _public_methods(cls: type) -> dict[str, Any]:
+    return {
+        name: member
+        for name, member in inspect.getmembers(cls, inspect.isfunction)
+        if not name.startswith("_") or name == "__init__"
+    }
+
+
+def test_the_twins_have_the_same_methods_with_the_same_signatures() -> None:
+    blocking, awaited = _public_methods(VisionServe), _public_methods(AsyncVisionServe)
+    assert sorted(blocking) == sorted(awaited)
+    assert {"classify", "explain", "model", "audit_status", "deepdream", "close"} <= set(blocking)
+    for name, method in blocking.items():
+        twin = awaited[name]
+        # Annotations are strings here: the async ones name httpx.AsyncClient where sync has Client.
+        expected = re.sub(r"\bAsync(?=[A-Z])", "", str(inspect.signature(twin)))
+        assert str(inspect.signature(method)) == expected, name
+        assert method.__doc__ == twin.__doc__, name
+        if name != "__init__":
+            assert inspect.iscoroutinefunction(twin), name
+            assert not inspect.iscoroutinefunction(method), name
+    assert hasattr(VisionServe, "__enter__")
+    assert hasattr(AsyncVisionServe, "__aenter__")
+
+
+PROGRESS = (
+    '{"event":"progress","request_id":"r","stage":"rise","stage_index":0,"stages":1,"done":%d,"total":2}'
+)
+EXPLAIN_BODY = {"request_id": "r", "model": "m", "model_version": SHA, "results": []}
+
+
+def _streaming(seen: list[httpx.Request]) -> httpx.MockTransport:
+    lines = [PROGRESS % 0, PROGRESS % 2, json.dumps({"event": "result", "response": EXPLAIN_BODY})]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content="\n".join(lines).encode() + b"\n")
+
+    return httpx.MockTransport(handler)
+
+
+def test_both_twins_hear_the_progress_of_a_streamed_explanation() -> None:
+    seen: list[httpx.Request] = []
+    heard: list[int] = []
+    http = httpx.Client(base_url="http://vs", transport=_streaming(seen))
+    with VisionServe(http_client=http) as client:
+        answer = client.explain(b"img", on_progress=lambda event: heard.append(event.done))
+    assert answer.model_version == SHA
+    assert heard == [0, 2]
+
+    async def run() -> str:
+        http = httpx.AsyncClient(base_url="http://vs", transport=_streaming(seen))
+        async with AsyncVisionServe(http_client=http) as client:
+            answer = await client.explain(b"img", on_progress=lambda event: heard.append(event.done))
+        return answer.model_version
+
+    assert asyncio.run(run()) == SHA
+    assert heard == [0, 2, 0, 2]
+    assert [request.url.path for request in seen] == ["/v1/explain/stream"] * 2
