@@ -11,12 +11,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
+from pydantic import ValidationError
 
 from visionserve_client import (
     NO_RETRIES,
@@ -30,7 +31,13 @@ from visionserve_client import (
     VisionServe,
     VisionServeError,
 )
-from visionserve_client.types import ClassifyResponse
+from visionserve_client.types import (
+    AuditExplainRequest,
+    ClassifyResponse,
+    ExplainMethod,
+    ExplainOptions,
+    ExplainRequest,
+)
 
 SHA = "a" * 64
 CLASSIFY_BODY = {
@@ -352,3 +359,40 @@ def test_both_twins_hear_the_progress_of_a_streamed_explanation() -> None:
     assert asyncio.run(run()) == SHA
     assert heard == [0, 2, 0, 2]
     assert [request.url.path for request in seen] == ["/v1/explain/stream"] * 2
+
+
+# ---------------------------------------------------------------- explanation schemas
+
+
+def test_every_explanation_method_can_be_asked_for_at_once() -> None:
+    methods = list(get_args(ExplainMethod))
+    assert len(methods) == 12
+    assert ExplainRequest(images=["x"], methods=methods).methods == methods
+    assert AuditExplainRequest(methods=methods).methods == methods
+    assert ExplainRequest.model_json_schema()["properties"]["methods"]["maxItems"] == len(methods)
+    with pytest.raises(ValidationError):
+        ExplainRequest(images=["x"], methods=[*methods, "gradcam"])
+
+
+def test_the_explain_default_model_is_described_as_the_server_picks_it() -> None:
+    described = ExplainRequest.model_json_schema()["properties"]["model"]["description"]
+    assert "the first model that offers explanations, in config order" in described
+    assert "classifier" not in described
+
+
+def test_recorded_explanations_take_every_option_of_explain() -> None:
+    options = {n: f for n, f in ExplainRequest.model_fields.items() if n not in ("images", "model")}
+    recorded = AuditExplainRequest.model_fields
+    assert issubclass(AuditExplainRequest, ExplainOptions)
+    assert set(recorded) == {*options, "image"}
+    for name, field in options.items():
+        twin = recorded[name]
+        assert (twin.annotation, twin.default, twin.metadata, twin.description) == (
+            field.annotation,
+            field.default,
+            field.metadata,
+            field.description,
+        ), name
+    assert recorded["image"].annotation is int
+    assert recorded["image"].default == 0
+    assert list(ExplainRequest.model_fields)[:2] == ["images", "model"]

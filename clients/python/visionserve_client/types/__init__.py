@@ -45,6 +45,7 @@ from visionserve_client.types.common import (
 )
 from visionserve_client.types.explanations import (
     ExplainMethod,
+    ExplainOptions,
     ExplainRequest,
     ExplainResponse,
     ExplainResult,
@@ -154,6 +155,7 @@ __all__ = [
     "ErrorEvent",
     "ErrorResponse",
     "ExplainMethod",
+    "ExplainOptions",
     "ExplainRequest",
     "ExplainResponse",
     "ExplainResult",

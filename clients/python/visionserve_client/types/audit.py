@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from visionserve_client.types.common import _Schema
-from visionserve_client.types.explanations import ExplainMethod
+from visionserve_client.types.explanations import ExplainOptions
 
 
 class AuditImage(_Schema):
@@ -58,22 +58,8 @@ class AuditStatus(_Schema):
     last_error: str | None = None
 
 
-class AuditExplainRequest(_Schema):
-    """``POST /v1/audit/predictions/{record_id}/explain``: which methods and target, as /v1/explain."""
+class AuditExplainRequest(ExplainOptions):
+    """``POST /v1/audit/predictions/{record_id}/explain``: which methods and target, as /v1/explain
+    (the same options; the image and the model are the record's)."""
 
     image: int = Field(default=0, ge=0, description="Which image of the recorded request.")
-    methods: list[ExplainMethod] = Field(min_length=1, max_length=11)
-    target_class: int | None = Field(default=None, ge=0)
-    target_label: str | None = None
-    target_text: str | None = None
-    target_box_index: int | None = Field(default=None, ge=0)
-    target_box: list[float] | None = Field(default=None, min_length=4, max_length=4)
-    layer: str | None = None
-    steps: int | None = Field(default=None, ge=2, le=512)
-    samples: int | None = Field(default=None, ge=1, le=256)
-    seed: int | None = Field(default=None, ge=0)
-    patch: int | None = Field(default=None, ge=1, le=4096)
-    stride: int | None = Field(default=None, ge=1, le=4096)
-    masks: int | None = Field(default=None, ge=8, le=8192)
-    fidelity: bool | None = None
-    overlay: bool | None = None

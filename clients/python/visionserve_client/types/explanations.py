@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import Field
 
@@ -24,12 +24,14 @@ ExplainMethod = Literal[
 ]
 
 
-class ExplainRequest(_Schema):
-    """JSON body of ``POST /v1/explain``: why the model decided what it did on one image."""
+class ExplainOptions(_Schema):
+    """What to explain and how: the options of /v1/explain, which the audit trail's
+    explanations of a recorded prediction take too (an option added here is in both)."""
 
-    images: list[str] = Field(description="Exactly one base64-encoded image file (or data: URI).")
-    model: str | None = Field(default=None, description="Model name; default: the first classifier.")
-    methods: list[ExplainMethod] = Field(min_length=1, max_length=11, description="Methods to run.")
+    # Every method may be asked for at once: the bound follows the list of methods.
+    methods: list[ExplainMethod] = Field(
+        min_length=1, max_length=len(get_args(ExplainMethod)), description="Methods to run."
+    )
     target_class: int | None = Field(default=None, ge=0, description="Class index (default: top-1).")
     target_label: str | None = Field(
         default=None,
@@ -59,6 +61,19 @@ class ExplainRequest(_Schema):
     probability: float | None = Field(default=None, gt=0.0, lt=1.0, description="RISE cell keep chance.")
     fidelity: bool | None = Field(default=None, description="Also compute deletion/insertion AUC.")
     overlay: bool | None = Field(default=None, description="Also return a PNG overlay on the image.")
+
+
+class _ExplainedImage(_Schema):
+    images: list[str] = Field(description="Exactly one base64-encoded image file (or data: URI).")
+    model: str | None = Field(
+        default=None,
+        description="Model name; default: the first model that offers explanations, in config order.",
+    )
+
+
+# pydantic orders fields from the last base to the first: images and model stay first.
+class ExplainRequest(ExplainOptions, _ExplainedImage):
+    """JSON body of ``POST /v1/explain``: why the model decided what it did on one image."""
 
 
 class FloatMap(_Schema):
