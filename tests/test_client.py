@@ -37,6 +37,7 @@ from visionserve_client.types import (
     ExplainMethod,
     ExplainOptions,
     ExplainRequest,
+    ModelLabels,
 )
 
 SHA = "a" * 64
@@ -311,7 +312,7 @@ def _public_methods(cls: type) -> dict[str, Any]:
 def test_the_twins_have_the_same_methods_with_the_same_signatures() -> None:
     blocking, awaited = _public_methods(VisionServe), _public_methods(AsyncVisionServe)
     assert sorted(blocking) == sorted(awaited)
-    assert {"classify", "explain", "model", "audit_status", "deepdream", "close"} <= set(blocking)
+    assert {"classify", "explain", "model", "labels", "audit_status", "deepdream", "close"} <= set(blocking)
     for name, method in blocking.items():
         twin = awaited[name]
         # Annotations are strings here: the async ones name httpx.AsyncClient where sync has Client.
@@ -396,3 +397,40 @@ def test_recorded_explanations_take_every_option_of_explain() -> None:
     assert recorded["image"].annotation is int
     assert recorded["image"].default == 0
     assert list(ExplainRequest.model_fields)[:2] == ["images", "model"]
+
+
+# ---------------------------------------------------------------- a model's labels
+
+
+def test_labels_asks_for_the_models_label_set_by_its_quoted_name() -> None:
+    seen: list[httpx.Request] = []
+    body = {"model": "resnet50", "model_version": SHA, "labels": ["tench", "goldfish"]}
+    http = httpx.Client(base_url="http://vs", transport=_recorder(200, body, seen))
+    with VisionServe(http_client=http) as client:
+        answer = client.labels("resnet50")
+        client.labels("a/b?c")
+    assert isinstance(answer, ModelLabels)
+    assert answer.labels == ["tench", "goldfish"]
+    assert [request.method for request in seen] == ["GET", "GET"]
+    assert seen[0].url.raw_path == b"/v1/models/resnet50/labels"
+    assert seen[1].url.raw_path == b"/v1/models/a%2Fb%3Fc/labels"
+
+    async def run() -> ModelLabels:
+        http = httpx.AsyncClient(base_url="http://vs", transport=_recorder(200, body, seen))
+        async with AsyncVisionServe(http_client=http) as client:
+            return await client.labels("resnet50", timeout=5)
+
+    assert asyncio.run(run()) == answer
+    assert seen[2].url.raw_path == b"/v1/models/resnet50/labels"
+
+
+def test_a_model_without_a_label_set_has_an_empty_list_and_an_unknown_one_is_not_found() -> None:
+    empty = ModelLabels(model="clip", model_version="", labels=[])
+    assert empty.labels == []
+    schema = ModelLabels.model_json_schema()
+    assert schema["required"] == ["model", "model_version", "labels"]
+    assert all(field["description"] for field in schema["properties"].values())
+    body = {"error": {"code": "model_not_found", "message": "unknown model 'nope'", "request_id": "r"}}
+    http = httpx.Client(base_url="http://vs", transport=_recorder(404, body, []))
+    with pytest.raises(NotFoundError, match="nope"):
+        VisionServe(http_client=http).labels("nope")

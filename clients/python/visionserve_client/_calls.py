@@ -31,6 +31,7 @@ from visionserve_client.types import (
     Health,
     InversionResponse,
     ModelInfo,
+    ModelLabels,
     ModelList,
     NeighboursResponse,
     NoContent,
@@ -121,6 +122,12 @@ def _form(**params: Any) -> dict[str, Any]:
         for key, value in params.items()
         if value is not None
     }
+
+
+def _segment(value: str) -> str:
+    """``value`` as one path segment: a caller's request_id (or a mistyped model name) may hold
+    '/', '?' or '#', which would otherwise change the path asked for."""
+    return quote(value, safe="")
 
 
 def _segment_form(
@@ -225,7 +232,11 @@ def models() -> Call[ModelList]:
 
 
 def model(name: str) -> Call[ModelInfo]:
-    return Call("GET", f"/v1/models/{name}", ModelInfo)
+    return Call("GET", f"/v1/models/{_segment(name)}", ModelInfo)
+
+
+def labels(name: str) -> Call[ModelLabels]:
+    return Call("GET", f"/v1/models/{_segment(name)}/labels", ModelLabels)
 
 
 def health() -> Call[Health]:
@@ -313,11 +324,6 @@ def audit_prediction(record_id: str) -> Call[AuditRecord]:
 def explain_recorded(record_id: str, **options: Any) -> Call[ExplainResponse]:
     path = f"/v1/audit/predictions/{_segment(record_id)}/explain"
     return Call("POST", path, ExplainResponse, json=_json(**options))
-
-
-def _segment(value: str) -> str:
-    """``value`` as one path segment: a caller's request_id may hold '/', '?' or '#'."""
-    return quote(value, safe="")
 
 
 def audit_status() -> Call[AuditStatus]:

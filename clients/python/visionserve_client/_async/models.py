@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from visionserve_client import _calls as calls
-from visionserve_client.types import Health, ModelInfo, ModelList, Readiness
+from visionserve_client.types import Health, ModelInfo, ModelLabels, ModelList, Readiness
 
 from ._base import AsyncClientBase
 
@@ -25,6 +25,16 @@ class AsyncModelsAndHealth(AsyncClientBase):
     ) -> ModelInfo:
         """One model's or pipeline's metadata."""
         return await self._send(calls.model(name), timeout)
+
+    async def labels(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+    ) -> ModelLabels:
+        """The model's label set, in the order of its class indices (empty for a model without
+        one, such as a CLIP image encoder without a configured label set)."""
+        return await self._send(calls.labels(name), timeout)
 
     async def health(
         self,

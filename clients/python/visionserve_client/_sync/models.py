@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from visionserve_client import _calls as calls
-from visionserve_client.types import Health, ModelInfo, ModelList, Readiness
+from visionserve_client.types import Health, ModelInfo, ModelLabels, ModelList, Readiness
 
 from ._base import ClientBase
 
@@ -26,6 +26,16 @@ class ModelsAndHealth(ClientBase):
     ) -> ModelInfo:
         """One model's or pipeline's metadata."""
         return self._send(calls.model(name), timeout)
+
+    def labels(
+        self,
+        name: str,
+        *,
+        timeout: float | None = None,
+    ) -> ModelLabels:
+        """The model's label set, in the order of its class indices (empty for a model without
+        one, such as a CLIP image encoder without a configured label set)."""
+        return self._send(calls.labels(name), timeout)
 
     def health(
         self,

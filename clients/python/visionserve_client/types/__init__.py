@@ -58,6 +58,7 @@ from visionserve_client.types.explanations import (
 from visionserve_client.types.models import (
     Health,
     ModelInfo,
+    ModelLabels,
     ModelList,
     Readiness,
 )
@@ -180,6 +181,7 @@ __all__ = [
     "MapPoint",
     "MethodExplanation",
     "ModelInfo",
+    "ModelLabels",
     "ModelList",
     "Neighbour",
     "NeighbourList",

@@ -1,5 +1,5 @@
-"""The models and the service: /v1/models, /v1/models/{name}, /healthz and
-/readyz."""
+"""The models and the service: /v1/models, /v1/models/{name}, /v1/models/{name}/labels,
+/healthz and /readyz."""
 
 from __future__ import annotations
 
@@ -30,6 +30,17 @@ class ModelInfo(_Schema):
 
 class ModelList(_Schema):
     models: list[ModelInfo]
+
+
+class ModelLabels(_Schema):
+    """A model's label set, in the order of its class indices (``GET /v1/models/{name}/labels``)."""
+
+    model: str = Field(description="The model's configured name.")
+    model_version: str = Field(description="The served weights' version; may be empty.")
+    labels: list[str] = Field(
+        description="Class names in index order: the label set the model predicts; empty for a model "
+        "that has none, such as a CLIP image encoder without a configured label set."
+    )
 
 
 class Health(_Schema):
