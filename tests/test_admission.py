@@ -14,9 +14,12 @@ from typing import Any
 import pytest
 
 from visionserve.batching import QueueBudget
+from visionserve.config import AuthConfig
 from visionserve.deployments.logs import SERVE_LOGGER, quiet_expected_errors
 from visionserve.errors import InvalidImage, Overloaded
 from visionserve.ingress.admission import AdmissionControl, ShedWhenFull, gated_route
+from visionserve.ingress.auth import Authenticator
+from visionserve.ingress.replica import NO_METRICS, Replica, publish
 
 
 def test_the_queue_budget_admits_into_an_empty_queue_whatever_the_estimate() -> None:
@@ -92,7 +95,10 @@ def test_the_gate_always_lets_one_request_through() -> None:
     [
         ("/v1/classify", "/v1/classify"),
         ("/v1/explain", "/v1/explain"),
-        ("/v1/models/efficientnet-lite0/predict", "/v1/models/{name}/predict"),
+        ("/v1/explain/stream", "/v1/explain/stream"),
+        ("/v1/understand/deepdream", "/v1/understand/deepdream"),
+        ("/v1/audit/predictions/abc/explain", "/v1/audit/predictions/{record_id}/explain"),
+        ("/v1/models/efficientnet-lite0/predict", None),  # no such route
         ("/v2/models/yolox-nano/infer", "/v2/models/{name}/infer"),
         ("/v1/models", None),
         ("/v1/classify/extra", None),
@@ -100,14 +106,17 @@ def test_the_gate_always_lets_one_request_through() -> None:
     ],
 )
 def test_only_routes_that_queue_model_work_are_gated(path: str, route: str | None) -> None:
-    assert gated_route(path) == route
+    assert gated_route("POST", path) == route
+    assert gated_route("GET", path) is None
 
 
 class _App:
-    """A stand-in for the FastAPI app behind the middleware: records what reached it."""
+    """A stand-in for the FastAPI app behind the middleware: records what reached it. The
+    replica it stands in publishes ADMISSION, as the ingress's constructor does."""
 
     def __init__(self, admission: AdmissionControl | None) -> None:
-        self.state = type("State", (), {"admission": admission})()
+        auth = Authenticator(AuthConfig())
+        publish(Replica(NO_METRICS, auth, admission, services=None))  # type: ignore[arg-type]
         self.reached: list[str] = []
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -126,7 +135,10 @@ def _call(middleware: ShedWhenFull, app: _App, path: str, method: str = "POST") 
         raise AssertionError("a refused request's body must not be read")
 
     scope = {"type": "http", "method": method, "path": path, "headers": [], "app": app}
-    asyncio.run(middleware(scope, receive, send))
+    try:
+        asyncio.run(middleware(scope, receive, send))
+    finally:
+        publish(None)
     return sent
 
 

@@ -1,4 +1,8 @@
-"""Errors raised inside the service, and the one table that maps them to HTTP.
+"""Errors raised inside the service, and the one table of what each answers.
+
+An error's HTTP status and code are its class's; the gRPC status and Retry-After follow from
+the HTTP status (``GRPC_STATUS``, ``RETRY_AFTER_S``). Exceptions of Ray, Starlette and
+pydantic are turned into these in one place, ``visionserve.ingress.errors``.
 
     ServiceError                     (status, code)
     ├── BadRequest                   400 bad_request
@@ -33,6 +37,35 @@ Ray actor boundary (a model replica raises, the ingress maps it).
 """
 
 from __future__ import annotations
+
+RETRY_AFTER_S = 1
+"""Seconds a refused caller is asked to wait (Retry-After), on every 503."""
+
+GRPC_STATUS = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "UNIMPLEMENTED",
+    408: "DEADLINE_EXCEEDED",
+    409: "FAILED_PRECONDITION",
+    413: "RESOURCE_EXHAUSTED",
+    415: "INVALID_ARGUMENT",
+    422: "INVALID_ARGUMENT",
+    499: "CANCELLED",
+    503: "UNAVAILABLE",
+    504: "DEADLINE_EXCEEDED",
+}
+"""The gRPC status of each HTTP status an error can have; INTERNAL for any other."""
+
+
+def grpc_status(status: int) -> str:
+    return GRPC_STATUS.get(status, "INTERNAL")
+
+
+def retry_after(status: int) -> int | None:
+    """Retry-After for a response of this status: the refusals for load, never a caller's error."""
+    return RETRY_AFTER_S if status == 503 else None
 
 
 class ConfigError(ValueError):

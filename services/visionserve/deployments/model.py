@@ -33,7 +33,7 @@ from visionserve.metrics import ModelMetrics
 from visionserve.outputs import PredictOutput
 from visionserve.tasks import Prepared
 from visionserve.tasks.clip import as_wire
-from visionserve_client.types import ModelInfo, TextEmbedding
+from visionserve_client.types import ModelInfo, ModelLabels, TextEmbedding
 
 logger = logging.getLogger("visionserve")
 
@@ -113,6 +113,11 @@ class ModelDeployment:
         if self._engine is None:
             return describe(self._cfg, labels_count=None, error=self._error)
         return describe(self._cfg, labels_count=len(self._engine.labels), version=self._engine.version)
+
+    def labels(self) -> ModelLabels:
+        """The label set, in the order of the model's class indices."""
+        engine = self._ready_engine()
+        return ModelLabels(model=self._cfg.name, model_version=engine.version, labels=list(engine.labels))
 
     def batch_stats(self) -> dict[str, int]:
         """Batches run and images in them since the replica started (mean batch = images / batches)."""

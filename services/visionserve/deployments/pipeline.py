@@ -21,7 +21,7 @@ from visionserve.errors import ServiceError, Unprocessable
 from visionserve.imaging import decode
 from visionserve.outputs import PredictOutput
 from visionserve.pipelines.detect_then_segment import assemble, cut, plan_crops
-from visionserve_client.types import DetectionResult, ImageSize, ModelInfo, SemanticSegmentation
+from visionserve_client.types import DetectionResult, ImageSize, ModelInfo, ModelLabels, SemanticSegmentation
 
 _NOT_FOR_PIPELINES = ("include_label_map", "include_scores", "mask_threshold")
 
@@ -58,6 +58,13 @@ class PipelineDeployment:
             backend="pipeline",
             device=detector.device,
             max_batch_size=min(detector.max_batch_size, segmenter.max_batch_size),
+        )
+
+    async def labels(self) -> ModelLabels:
+        """The classes the pipeline segments: the detector labels it was configured with."""
+        info = await self.info()
+        return ModelLabels(
+            model=self._cfg.name, model_version=info.model_version, labels=list(self._cfg.detect_classes)
         )
 
     @staticmethod

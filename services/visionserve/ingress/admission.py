@@ -11,39 +11,27 @@ own budget stays the authority; this only keeps refusals cheap.
 
 from __future__ import annotations
 
-import json
-import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.routing import get_route_path
+from starlette._utils import get_route_path  # where it is defined (routing re-exports it)
 
 from visionserve.errors import Overloaded
-from visionserve.ingress.errors import RETRY_AFTER_S
-from visionserve.metrics import IngressMetrics, note_error
-
-# The POST routes that queue work on a model or the explainer, as (label, pattern).
-_GATED = [
-    ("/v1/classify", re.compile(r"/v1/classify")),
-    ("/v1/detect", re.compile(r"/v1/detect")),
-    ("/v1/segment", re.compile(r"/v1/segment")),
-    ("/v1/embed/image", re.compile(r"/v1/embed/image")),
-    ("/v1/embed/text", re.compile(r"/v1/embed/text")),
-    ("/v1/zero-shot", re.compile(r"/v1/zero-shot")),
-    ("/v1/explain", re.compile(r"/v1/explain")),
-    ("/v1/explain/stream", re.compile(r"/v1/explain/stream")),
-    ("/v1/models/{name}/predict", re.compile(r"/v1/models/[^/]+/predict")),
-    ("/v2/models/{name}/infer", re.compile(r"/v2/models/[^/]+/infer")),
-]
+from visionserve.ingress.errors import error_response
+from visionserve.ingress.replica import NO_METRICS, current
+from visionserve.ingress.routes import shed_route
 
 
-def gated_route(path: str) -> str | None:
-    """The route template of a gated POST path, None for paths that are never shed."""
-    for label, pattern in _GATED:
-        if pattern.fullmatch(path):
-            return label
-    return None
+def gated_route(method: str, path: str) -> str | None:
+    """The route template of a request that is shed under load, None for one never shed."""
+    row = shed_route(method, path)
+    return row.path if row is not None else None
+
+
+def _gate_key(template: str, path: str) -> str:
+    """Each model of a /v2 route has a gate of its own; other routes have one each."""
+    return path if "{name}" in template else template
 
 
 @dataclass
@@ -96,55 +84,40 @@ class AdmissionControl:
 class ShedWhenFull:
     """ASGI middleware, outermost: the gate in front of auth, body parsing and the routes.
 
-    The app's ``state.admission`` (an AdmissionControl) turns it on; the route handlers tell
-    it of each outcome through the request's ``state.admission_key``.
+    The replica's AdmissionControl (``ingress.replica``) turns it on; the gateway tells it of
+    each outcome through the request's ``state.admission_key``.
     """
 
     def __init__(self, app: Any) -> None:
         self._app = app
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        admission: AdmissionControl | None = None
-        if scope["type"] == "http" and scope.get("method") == "POST" and "app" in scope:
-            admission = getattr(scope["app"].state, "admission", None)
+        replica = current()
+        admission = replica.admission if replica is not None and scope["type"] == "http" else None
         # Without the application's route prefix, as the routes see it.
-        path = get_route_path(scope) if admission is not None else ""
-        route = gated_route(path) if admission is not None else None
+        route = gated_route(scope["method"], get_route_path(scope)) if admission is not None else None
         if admission is None or route is None:
             await self._app(scope, receive, send)
             return
-        if not admission.try_enter(path):
-            await _refuse(scope, send, route)
+        key = _gate_key(route, get_route_path(scope))
+        if not admission.try_enter(key):
+            await _refuse(scope, receive, send, route)
             return
-        scope.setdefault("state", {})["admission_key"] = path
+        scope.setdefault("state", {})["admission_key"] = key
         try:
             await self._app(scope, receive, send)
         finally:
-            admission.leave(path)
+            admission.leave(key)
 
 
-async def _refuse(scope: dict[str, Any], send: Any, route: str) -> None:
+async def _refuse(scope: dict[str, Any], receive: Any, send: Any, route: str) -> None:
     """The API's 503 overloaded, counted like every other answer; the body is never read."""
     headers = dict(scope.get("headers") or [])
     request_id = headers.get(b"x-request-id", b"").decode("latin-1") or uuid.uuid4().hex
     error = Overloaded(f"{route} has as many requests in flight as its model takes now: retry shortly")
-    body = json.dumps(
-        {"error": {"code": error.code, "message": error.message, "request_id": request_id}}
-    ).encode()
-    metrics: IngressMetrics | None = getattr(scope["app"].state, "metrics", None)
-    if metrics is not None:
-        with metrics.request("http", route) as record:
-            note_error(error.code)
-            record.status = error.status
-    await send(
-        {
-            "type": "http.response.start",
-            "status": error.status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"retry-after", str(RETRY_AFTER_S).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    replica = current()
+    metrics = replica.metrics if replica is not None else NO_METRICS
+    with metrics.request("http", route) as record:
+        record.status = error.status
+        response = error_response(error.status, error.code, error.message, request_id)
+    await response(scope, receive, send)

@@ -9,7 +9,8 @@ Scopes: ``read`` (model lists and metadata, the API docs), ``predict`` (classify
 segment, embeddings, zero-shot, OIP inference), ``explain`` (explanations and the
 understanding views, reference sets included), ``audit`` (the audit trail: reading recorded
 predictions and explaining them again). A missing or unknown key is 401,
-a known key without the endpoint's scope 403.
+a known key without the endpoint's scope 403. Which scope each route and RPC needs is its
+row in ``visionserve.ingress.routes``.
 """
 
 from __future__ import annotations
@@ -24,33 +25,7 @@ from pydantic import TypeAdapter
 
 from visionserve.config import ApiKey, AuthConfig, Scope
 from visionserve.errors import ConfigError, Forbidden, Unauthorized
-
-# The audit page's files hold no data: the page asks for a key and sends it with its API calls.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/ui", "/ui/{asset}"})
-_PREDICT = frozenset(
-    {
-        "/v1/classify", "/v1/detect", "/v1/segment", "/v1/embed/image", "/v1/embed/text",
-        "/v1/zero-shot", "/v2/models/{name}/infer",
-    }
-)  # fmt: skip
-_GRPC_SCOPES: dict[str, Scope] = {"Explain": "explain", "ListModels": "read"}
-
-
-def scope_for_route(path: str) -> Scope | None:
-    """The scope a route template needs; None for the open health endpoints."""
-    if path in OPEN_PATHS:
-        return None
-    if path in _PREDICT:
-        return "predict"
-    if path.startswith("/v1/audit/"):
-        return "audit"
-    if path in ("/v1/explain", "/v1/explain/stream") or path.startswith("/v1/understand/"):
-        return "explain"
-    return "read"  # model metadata, docs, and anything not listed: never more open than that
-
-
-def scope_for_rpc(rpc: str) -> Scope:
-    return _GRPC_SCOPES.get(rpc, "predict")
+from visionserve.ingress.routes import scope_for_route, scope_for_rpc
 
 
 class Authenticator:
@@ -93,3 +68,6 @@ def _keys_file(variable: str, environ: Mapping[str, str]) -> list[ApiKey]:
         return TypeAdapter(list[ApiKey]).validate_python(listed or [])
     except (OSError, yaml.YAMLError, ValueError) as exc:
         raise ConfigError(f"auth keys file {path} (from {variable}): {exc}") from None
+
+
+__all__ = ["Authenticator", "presented_key", "scope_for_route", "scope_for_rpc"]

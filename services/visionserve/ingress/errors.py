@@ -1,12 +1,17 @@
-"""The one table from exceptions to HTTP error responses.
+"""Every exception raised while serving a request, as the API's error answer.
 
-Every error body is ``{"error": {"code", "message", "request_id"}}``. Callers' mistakes are
-4xx, overload is 503 with Retry-After, and only a bug in the service is a 500.
+The statuses, codes, gRPC statuses and Retry-After are the table in ``visionserve.errors``;
+this module turns whatever was raised (our errors, Ray's refusals, Starlette's and pydantic's
+errors) into one of them, and renders it. Every error body is
+``{"error": {"code", "message", "request_id"}}``. Callers' mistakes are 4xx, overload is 503
+with Retry-After, and only a bug in the service is a 500.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import HTTPException
 from fastapi.exceptions import RequestValidationError
@@ -15,21 +20,28 @@ from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from visionserve.errors import ServiceError, find_service_error
+from visionserve.errors import (
+    ModelUnavailable,
+    Overloaded,
+    PayloadTooLarge,
+    ServiceError,
+    Unprocessable,
+    UnsupportedMediaType,
+    find_service_error,
+    retry_after,
+)
 from visionserve.metrics import note_error
 from visionserve_client.types import ErrorDetail, ErrorResponse
 
 logger = logging.getLogger("visionserve")
 
-RETRY_AFTER_S = 1
-
 _HTTP_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    422: "invalid_parameter",
+    413: PayloadTooLarge.code,
+    415: UnsupportedMediaType.code,
+    422: Unprocessable.code,
 }
 
 _UNAVAILABLE = (ActorDiedError, ActorUnavailableError, RayActorError, DeploymentUnavailableError)
@@ -41,35 +53,59 @@ MAX_MESSAGE_CHARS = 1000
 """An error message quotes the caller's input at most this long: never megabytes of it."""
 
 
+def shown(text: str, limit: int = 80) -> str:
+    """A caller's text in an error message, cut short: an answer never echoes megabytes."""
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def validation_problems(errors: Sequence[Any]) -> str:
+    """pydantic's (or FastAPI's) validation errors as one message naming every bad field."""
+    problems = []
+    for error in errors:
+        where = shown(".".join(str(p) for p in error["loc"])) or "body"
+        what = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{where}: {what}")
+    return "; ".join(problems[:20])
+
+
+def as_service_error(exc: BaseException) -> ServiceError | None:
+    """The ServiceError an exception stands for; None for a bug of the service (a 500)."""
+    found = find_service_error(exc)
+    if found is not None:
+        return found
+    if isinstance(exc, BackPressureError):
+        return Overloaded("the model's queue is full: retry shortly")
+    if isinstance(exc, _UNAVAILABLE):
+        return ModelUnavailable("the model replica is unavailable: retry shortly")
+    if isinstance(exc, RequestValidationError):
+        return Unprocessable(validation_problems(exc.errors()))
+    if isinstance(exc, (HTTPException, StarletteHTTPException)):
+        http = ServiceError(str(exc.detail))
+        http.status, http.code = exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error")
+        return http
+    return None
+
+
+def describe_error(exc: BaseException) -> tuple[int, str, str]:
+    """(HTTP status, error code, message) for any exception raised while serving a request."""
+    found = as_service_error(exc)
+    if found is None:
+        return 500, "internal", "internal error; the request_id identifies it in the logs"
+    return found.status, found.code, found.message
+
+
 def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:
     note_error(code)
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + "..."
     body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=request_id))
     headers = {}
-    if status in (429, 503):
-        headers["retry-after"] = str(RETRY_AFTER_S)
+    wait = retry_after(status)
+    if wait is not None:
+        headers["retry-after"] = str(wait)
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="visionserve"'
-
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
-
-
-def describe_error(exc: BaseException) -> tuple[int, str, str]:
-    """(HTTP status, error code, message) for any exception raised while serving a request."""
-    service_error = find_service_error(exc)
-    if service_error is not None:
-        return service_error.status, service_error.code, service_error.message
-    if isinstance(exc, BackPressureError):
-        return 503, "overloaded", "the model's queue is full: retry shortly"
-    if isinstance(exc, _UNAVAILABLE):
-        return 503, "model_unavailable", "the model replica is unavailable: retry shortly"
-    if isinstance(exc, RequestValidationError):
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        return 422, "invalid_parameter", problems
-    if isinstance(exc, (HTTPException, StarletteHTTPException)):
-        return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
-    return 500, "internal", "internal error; the request_id identifies it in the logs"
 
 
 def to_response(exc: BaseException, request_id: str) -> JSONResponse:

@@ -7,149 +7,139 @@ status of its HTTP status, with "code: message (request_id)" as details.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import grpc
 from google.protobuf.json_format import ParseDict
+from pydantic import BaseModel
 from ray.serve.context import _get_serve_request_context
 
-from visionserve.errors import BadRequest, ServiceError
-from visionserve.ingress.auth import Authenticator, presented_key, scope_for_rpc
+from visionserve.errors import BadRequest, grpc_status
+from visionserve.ingress import routes
+from visionserve.ingress.auth import Authenticator, presented_key
 from visionserve.ingress.errors import describe_error
+from visionserve.ingress.gateway import Caller
 from visionserve.ingress.grpc_servicer import Malformed
 from visionserve.ingress.requests import ParsedRequest, check_images, validate_fields
+from visionserve.ingress.routers.common import Services, cited
+from visionserve.ingress.routers.explain import explain_parsed
+from visionserve.ingress.routers.models import describe_all
+from visionserve.ingress.routers.predict import embed_texts, predict_parsed
+from visionserve.ingress.routes import GRPC_SERVICE, Route, scope_for_rpc
 from visionserve.metrics import IngressMetrics, note_error
 from visionserve.v1 import visionserve_pb2 as pb
 from visionserve_client.types import (
-    ClassifyRequest,
-    DetectRequest,
-    EmbedImageRequest,
+    ClassifyResponse,
+    DetectResponse,
+    EmbedImageResponse,
     EmbedTextRequest,
-    ExplainRequest,
-    ModelInfo,
-    SegmentRequest,
-    ZeroShotRequest,
+    EmbedTextResponse,
+    SegmentResponse,
+    ZeroShotResponse,
 )
 
 if TYPE_CHECKING:
     from ray.serve.grpc_util import RayServegRPCContext
 
-    from visionserve.config import ServiceConfig
-
-_STATUS = {
-    400: grpc.StatusCode.INVALID_ARGUMENT,
-    401: grpc.StatusCode.UNAUTHENTICATED,
-    403: grpc.StatusCode.PERMISSION_DENIED,
-    404: grpc.StatusCode.NOT_FOUND,
-    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    415: grpc.StatusCode.INVALID_ARGUMENT,
-    422: grpc.StatusCode.INVALID_ARGUMENT,
-    429: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    503: grpc.StatusCode.UNAVAILABLE,
-    504: grpc.StatusCode.DEADLINE_EXCEEDED,
-}
+Work = Callable[[Caller], Awaitable[BaseModel]]
 
 
 class GrpcMethods:
-    """Mixed into the ingress deployment, whose config, model lookup and calls these share with
-    the HTTP routes (``_predict_parsed``, ``_embed_texts``, ``_explain_parsed``, ``_info``)."""
+    """Mixed into the ingress deployment: the RPCs share its services with the HTTP routes."""
 
-    _config: ServiceConfig
+    _services: Services
     _metrics: IngressMetrics
     _auth: Authenticator
-    _predict_parsed: Callable[..., Awaitable[dict[str, Any]]]
-    _embed_texts: Callable[..., Awaitable[dict[str, Any]]]
-    _explain_parsed: Callable[..., Awaitable[dict[str, Any]]]
-    _info: Callable[..., Awaitable[ModelInfo]]
 
-    def _parse(self, message: Any, schema: type[Any]) -> ParsedRequest:
+    def _parse(self, message: Any, schema: type[BaseModel]) -> ParsedRequest:
         """The images and parameters of a request message, checked as HTTP checks them."""
         _parsed(message)
         images = list(message.images)
-        check_images(images, self._config.limits)
+        check_images(images, self._services.config.limits)
         parsed = validate_fields(schema, {**_fields(message, exclude="images"), "images": []})
         params = parsed.model_dump(exclude={"images", "model"}, exclude_none=True)
         return ParsedRequest(images=images, params=params, model=getattr(parsed, "model", None))
 
-    async def _answer(
-        self, context: RayServegRPCContext, reply: type[Any], work: Callable[[str], Awaitable[dict[str, Any]]]
-    ) -> Any:
-        request_id = _request_id()
+    async def _answer(self, context: RayServegRPCContext, reply: type[Any], work: Work) -> Any:
         rpc = reply.__name__.removesuffix("Response")
-        with self._metrics.request("grpc", f"/visionserve.v1.VisionServe/{rpc}") as record:
+        who = Caller(request_id=_request_id(), endpoint="grpc")
+        with self._metrics.request("grpc", GRPC_SERVICE + rpc) as record:
             try:
                 self._authorise(context, rpc)
-                body = await work(request_id)
+                response = await work(who)
             except Exception as exc:
                 status, code, message = describe_error(exc)
                 record.status = status
                 note_error(code)
-                context.set_code(_STATUS.get(status, grpc.StatusCode.INTERNAL))
-                context.set_details(f"{code}: {message} (request_id={request_id})")
+                context.set_code(getattr(grpc.StatusCode, grpc_status(status)))
+                context.set_details(f"{code}: {message} (request_id={who.request_id})")
                 raise
             record.status = 200
-        results = [r.model_dump(mode="json", exclude_none=True) for r in body.pop("results")]
-        if reply is pb.SegmentResponse:
-            results = [{r["kind"]: r} for r in results]  # the oneof is named after the kind
-        document = {k: v for k, v in body.items() if v is not None}
-        return ParseDict({**document, "results": results}, reply(), ignore_unknown_fields=True)
+        document = response.model_dump(mode="json", exclude_none=True)
+        if reply is pb.SegmentResponse:  # the oneof is named after the kind
+            document["results"] = [{r["kind"]: r} for r in document["results"]]
+        return ParseDict(document, reply(), ignore_unknown_fields=True)
 
     def _authorise(self, context: RayServegRPCContext, rpc: str) -> None:
         metadata = {key.lower(): value for key, value in context.invocation_metadata()}
         self._auth.check(presented_key(metadata), scope_for_rpc(rpc))
 
-    def _images_call(
-        self, message: Any, schema: type[Any], tasks: tuple[str, ...], **extra: Any
-    ) -> Callable[[str], Awaitable[dict[str, Any]]]:
-        async def work(request_id: str) -> dict[str, Any]:
-            return await self._predict_parsed(request_id, self._parse(message, schema), tasks, **extra)
+    def _images_call(self, message: Any, row: Route, schema: type[BaseModel], **extra: Any) -> Work:
+        async def work(who: Caller) -> BaseModel:
+            assert row.request is not None
+            parsed = self._parse(message, row.request)
+            entry, output = await predict_parsed(self._services, who, parsed, row, **extra)
+            return cited(schema, who.request_id, entry, output)
 
         return work
 
     async def Classify(self, request: pb.ClassifyRequest, grpc_context: RayServegRPCContext) -> Any:
-        work = self._images_call(request, ClassifyRequest, ("classification",))
+        work = self._images_call(request, routes.CLASSIFY, ClassifyResponse)
         return await self._answer(grpc_context, pb.ClassifyResponse, work)
 
     async def Detect(self, request: pb.DetectRequest, grpc_context: RayServegRPCContext) -> Any:
-        work = self._images_call(request, DetectRequest, ("detection",))
+        work = self._images_call(request, routes.DETECT, DetectResponse)
         return await self._answer(grpc_context, pb.DetectResponse, work)
 
     async def Segment(self, request: pb.SegmentRequest, grpc_context: RayServegRPCContext) -> Any:
-        work = self._images_call(request, SegmentRequest, ("semantic_segmentation", "instance_segmentation"))
+        work = self._images_call(request, routes.SEGMENT, SegmentResponse)
         return await self._answer(grpc_context, pb.SegmentResponse, work)
 
     async def EmbedImage(self, request: pb.EmbedImageRequest, grpc_context: RayServegRPCContext) -> Any:
-        work = self._images_call(request, EmbedImageRequest, ("clip",), mode="embed")
+        work = self._images_call(request, routes.EMBED_IMAGE, EmbedImageResponse, mode="embed")
         return await self._answer(grpc_context, pb.EmbedImageResponse, work)
 
     async def ZeroShot(self, request: pb.ZeroShotRequest, grpc_context: RayServegRPCContext) -> Any:
-        work = self._images_call(request, ZeroShotRequest, ("clip",), mode="zero_shot")
+        work = self._images_call(request, routes.ZERO_SHOT, ZeroShotResponse, mode="zero_shot")
         return await self._answer(grpc_context, pb.ZeroShotResponse, work)
 
     async def EmbedText(self, request: pb.EmbedTextRequest, grpc_context: RayServegRPCContext) -> Any:
-        async def work(request_id: str) -> dict[str, Any]:
+        async def work(who: Caller) -> BaseModel:
             body = validate_fields(EmbedTextRequest, _fields(_parsed(request)))
-            return await self._embed_texts(request_id, body)
+            assert isinstance(body, EmbedTextRequest)
+            entry, output = await embed_texts(self._services, who, body)
+            return cited(EmbedTextResponse, who.request_id, entry, output)
 
         return await self._answer(grpc_context, pb.EmbedTextResponse, work)
 
     async def Explain(self, request: pb.ExplainRequest, grpc_context: RayServegRPCContext) -> Any:
-        async def work(request_id: str) -> dict[str, Any]:
-            return await self._explain_parsed(request_id, self._parse(request, ExplainRequest))
+        async def work(who: Caller) -> BaseModel:
+            assert routes.EXPLAIN.request is not None
+            return await explain_parsed(self._services, who, self._parse(request, routes.EXPLAIN.request))
 
         return await self._answer(grpc_context, pb.ExplainResponse, work)
 
     async def ListModels(self, request: pb.ListModelsRequest, grpc_context: RayServegRPCContext) -> Any:
         try:
             self._authorise(grpc_context, "ListModels")
-        except ServiceError as exc:
-            grpc_context.set_code(_STATUS[exc.status])
-            grpc_context.set_details(f"{exc.code}: {exc.message}")
+        except Exception as exc:
+            status, code, message = describe_error(exc)
+            grpc_context.set_code(getattr(grpc.StatusCode, grpc_status(status)))
+            grpc_context.set_details(f"{code}: {message}")
             raise
-        infos = await asyncio.gather(*(self._info(e) for e in self._config.entries))
+        infos = await describe_all(self._services)
         return pb.ModelList(
             models=[
                 pb.ModelInfo(name=i.name, task=i.task, ready=i.ready, model_version=i.model_version or "")

@@ -11,24 +11,24 @@ import asyncio
 import uuid
 from typing import Any
 
+from starlette._utils import get_route_path  # where it is defined (routing re-exports it)
 from starlette.datastructures import Headers
-from starlette.routing import get_route_path
 
-from visionserve.config import MetricsConfig
 from visionserve.errors import BadRequest, Cancelled, Forbidden, ServiceError, Unauthorized
 from visionserve.ingress.auth import Authenticator, presented_key
 from visionserve.ingress.errors import to_response
-from visionserve.metrics import UNMATCHED, IngressMetrics
+from visionserve.ingress.replica import NO_METRICS, current
+from visionserve.ingress.routes import DOCS
+from visionserve.metrics import UNMATCHED
 
-_NO_METRICS = IngressMetrics(MetricsConfig(enabled=False))
 # FastAPI's own pages: plain routes, outside the API routes' dependencies.
-_DOC_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"})
+_DOC_PATHS = frozenset(route.path for route in DOCS)
 
 
-def authenticator(scope: dict[str, Any]) -> Authenticator | None:
-    """The application's key checker, when keys are configured."""
-    auth: Authenticator | None = getattr(scope["app"].state, "auth", None)
-    return auth if auth is not None and auth.enabled else None
+def authenticator() -> Authenticator | None:
+    """The replica's key checker, when keys are configured."""
+    replica = current()
+    return replica.auth if replica is not None and replica.auth.enabled else None
 
 
 def _refusal(auth: Authenticator, headers: Headers) -> ServiceError | None:
@@ -63,8 +63,9 @@ class MeasureRequests:
         headers = Headers(scope=scope)
         request_id = headers.get("x-request-id") or uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
-        metrics: IngressMetrics = getattr(scope["app"].state, "metrics", _NO_METRICS)
-        auth = authenticator(scope)
+        replica = current()
+        metrics = replica.metrics if replica is not None else NO_METRICS
+        auth = authenticator()
         with metrics.request("http", UNMATCHED) as record:
             refused = _refusal(auth, headers) if auth and get_route_path(scope) in _DOC_PATHS else None
             if refused is None and _has_nul(scope):

@@ -42,6 +42,17 @@ _PROTOCOL_PARAMETERS = {
     "timeout",
 }
 _NUMPY = {"FP32": "<f4", "INT64": "<i8", "UINT8": "|u1"}
+OUTPUT_DATATYPES: dict[str, dict[str, str]] = {
+    "classification": {"labels": "BYTES", "scores": "FP32", "indices": "INT64"},
+    "detection": {"image_index": "INT64", "boxes": "FP32", "scores": "FP32", "labels": "BYTES"},
+}
+"""Each task's output tensors and their datatypes, besides ``results`` (BYTES) of every task:
+what /v2/models/{name} says and what an inference answers."""
+
+
+def output_metadata(task: str) -> list[dict[str, Any]]:
+    datatypes = {**OUTPUT_DATATYPES.get(task, {}), "results": "BYTES"}
+    return [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in datatypes.items()]
 
 
 @dataclass

@@ -38,6 +38,7 @@ from visionserve.errors import (
     UnsupportedMediaType,
 )
 from visionserve.imaging import probe
+from visionserve.ingress.errors import shown, validation_problems
 
 _RAW_TYPES = ("image/", "application/octet-stream")
 SchemaT = TypeVar("SchemaT", bound=BaseModel)
@@ -86,11 +87,6 @@ _MAX_INTEGER = 2**53
 """Past this an integer is exact neither in JSON nor in the float64 most computations use."""
 
 
-def _shown(text: str, limit: int = 80) -> str:
-    """A caller's text in an error message, cut short: an answer never echoes megabytes."""
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
 def _value_problems(where: str, value: Any) -> list[str]:
     """Values that validate but no computation should meet: NUL characters and over-long
     strings (databases and file systems refuse the one, every step pays for the other), and
@@ -103,11 +99,11 @@ def _value_problems(where: str, value: Any) -> list[str]:
     elif isinstance(value, float) and not math.isfinite(value):
         return [f"{where}: must be a finite number, got {value}"]
     elif isinstance(value, int) and not isinstance(value, bool) and abs(value) > _MAX_INTEGER:
-        return [f"{where}: {_shown(str(value), 20)} is out of range"]
+        return [f"{where}: {shown(str(value), 20)} is out of range"]
     elif isinstance(value, (list, tuple)):
         return [p for i, item in enumerate(value) for p in _value_problems(f"{where}.{i}", item)]
     elif isinstance(value, dict):
-        return [p for k, item in value.items() for p in _value_problems(f"{where}.{_shown(str(k))}", item)]
+        return [p for k, item in value.items() for p in _value_problems(f"{where}.{shown(str(k))}", item)]
     return []
 
 
@@ -116,12 +112,7 @@ def validate_fields(schema: type[BaseModel], fields: dict[str, Any]) -> BaseMode
     try:
         validated = schema.model_validate(fields)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            where = _shown(".".join(str(p) for p in error["loc"])) or "body"
-            what = "unknown parameter" if error["type"] == "extra_forbidden" else error["msg"]
-            problems.append(f"{where}: {what}")
-        raise Unprocessable("; ".join(problems[:20])) from None
+        raise Unprocessable(validation_problems(exc.errors())) from None
     problems = [
         p
         for name, value in validated.model_dump(exclude={"images"}).items()

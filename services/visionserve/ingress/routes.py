@@ -124,7 +124,14 @@ V2_LIVE = Route("GET", "/v2/health/live", None)
 V2_READY = Route("GET", "/v2/health/ready", None)
 V2_MODEL = Route("GET", "/v2/models/{name}", "read")
 V2_MODEL_READY = Route("GET", "/v2/models/{name}/ready", "read")
-V2_INFER = Route("POST", "/v2/models/{name}/infer", "predict", "predict", True, ("classification", "detection", *SEGMENTATION))  # fmt: skip
+V2_INFER = Route(
+    "POST",
+    "/v2/models/{name}/infer",
+    "predict",
+    "predict",
+    True,
+    ("classification", "detection", *SEGMENTATION),
+)
 
 # FastAPI's own pages: the API's description is no more open than the model list.
 DOCS = (
@@ -147,11 +154,12 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 GRPC_SERVICE = "/visionserve.v1.VisionServe/"
+_PREDICT_RPCS = ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")
 RPCS: dict[str, tuple[Scope, Kind]] = {
-    **{rpc: ("predict", "predict") for rpc in ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")},
+    **{rpc: ("predict", "predict") for rpc in _PREDICT_RPCS},
     "Explain": ("explain", "explain"),
     "ListModels": ("read", "other"),
-}  # fmt: skip
+}
 """The gRPC methods (protos/visionserve/v1), with the scope and kind of their HTTP twins."""
 
 _BY_PATH = {route.path: route for route in ROUTES}
