@@ -68,8 +68,8 @@ def test_events_keep_stage_edges_and_thin_out_batches() -> None:
 
 
 def test_options_from_a_request_cannot_set_progress() -> None:
-    from visionserve.explain.cost import options_from
+    from visionserve.explain.options import Options, options_from
 
-    options = options_from({"stride": 4, "progress": "anything"})
+    options = options_from(Options, {"stride": 4, "progress": "anything"})
     assert options.stride == 4
     assert isinstance(options.progress, Progress)

@@ -12,19 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from visionserve.explain.options import Options
+from visionserve.explain.options import Options, options_from
 
 GRADIENT = 2
 
 
-def options_from(raw: Mapping[str, Any]) -> Options:
-    fields = (k for k in Options.__dataclass_fields__ if k != "progress")
-    return Options(**{k: raw[k] for k in fields if raw.get(k) is not None})
-
-
 def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: int) -> int:
     """Passes the methods take on a square input of ``input_side`` pixels (an upper bound)."""
-    options = options_from(raw)
+    options = options_from(Options, raw)
     total = 0
     for method in dict.fromkeys(methods):
         if method == "integrated_gradients":

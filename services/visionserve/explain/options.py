@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, TypeVar
 
+from visionserve.errors import Unprocessable
 from visionserve.explain.progress import NO_PROGRESS, Progress
+
+OptionsT = TypeVar("OptionsT")
 
 
 @dataclass(frozen=True)
@@ -25,3 +30,22 @@ class Options:
     batch_size: int = 32
     progress: Progress = field(default=NO_PROGRESS, compare=False, repr=False)
     """Not from the request: where the running method reports its batches."""
+
+
+def options_from(cls: type[OptionsT], raw: Mapping[str, Any]) -> OptionsT:
+    """Options of dataclass CLS from a request's parameters: the fields the request sets (never
+    ``progress``, which is the service's, not the caller's)."""
+    names = (f.name for f in fields(cls) if f.name != "progress")  # type: ignore[arg-type]
+    return cls(**{name: raw[name] for name in names if raw.get(name) is not None})
+
+
+def class_index(label: str | None, index: int | None, labels: list[str]) -> int | None:
+    """The class a request names by ``target_label`` or ``target_class``, checked against the
+    model's labels; None when it names none."""
+    if label is not None:
+        if label not in labels:
+            raise Unprocessable(f"unknown target_label {label!r} for this model")
+        return labels.index(label)
+    if index is not None and not 0 <= index < len(labels):
+        raise Unprocessable(f"target_class {index} is out of range: this model has {len(labels)} classes")
+    return None if index is None else int(index)

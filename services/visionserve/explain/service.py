@@ -20,10 +20,11 @@ import torch
 from visionserve.engine import ModelEngine
 from visionserve.errors import ExplanationTooCostly, Unprocessable
 from visionserve.explain import views
-from visionserve.explain.cost import GRADIENT, forward_passes, options_from
+from visionserve.explain.cost import GRADIENT, forward_passes
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
 from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
+from visionserve.explain.options import class_index, options_from
 from visionserve.explain.progress import NO_PROGRESS, Progress
 from visionserve.explain.support import supported_methods
 from visionserve.explain.targets import BoxScore, ClassLogit, Cosine, SegmentationClass, Target, YoloxBoxScore
@@ -57,7 +58,7 @@ class ExplainParams:
 def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
     return ExplainParams(
         methods=tuple(dict.fromkeys(raw["methods"])),
-        options=options_from(raw),
+        options=options_from(Options, raw),
         target_class=raw.get("target_class"),
         target_label=raw.get("target_label"),
         target_text=raw.get("target_text"),
@@ -165,17 +166,9 @@ class ExplainableModel:
         )
 
     def _class_index(self, params: ExplainParams, labels: list[str], output: Any) -> int:
-        if params.target_label is not None:
-            if params.target_label not in labels:
-                raise Unprocessable(f"unknown target_label {params.target_label!r} for this model")
-            return labels.index(params.target_label)
-        if params.target_class is not None:
-            if not 0 <= params.target_class < len(labels):
-                raise Unprocessable(
-                    f"target_class {params.target_class} is out of range: "
-                    f"this model has {len(labels)} classes"
-                )
-            return params.target_class
+        named = class_index(params.target_label, params.target_class, labels)
+        if named is not None:
+            return named
         logits = output["out"] if isinstance(output, dict) else output
         if self.engine.cfg.task == "classification":
             return int(logits[0].argmax())

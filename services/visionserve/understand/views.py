@@ -9,7 +9,6 @@ long ones report to a ``Progress`` that can stop them.
 from __future__ import annotations
 
 import base64
-import io
 from dataclasses import fields
 from typing import Any
 
@@ -20,27 +19,19 @@ from PIL import Image
 from visionserve.config import UnderstandConfig
 from visionserve.errors import Unprocessable
 from visionserve.explain.layers import find_layer
+from visionserve.explain.options import class_index, options_from
 from visionserve.explain.progress import NO_PROGRESS, Progress
 from visionserve.explain.service import ExplainableModel
+from visionserve.explain.views import png_b64
 from visionserve.imaging import decode
 from visionserve.tasks import Prepared
 from visionserve.understand import filters, patches, rollout, space, synthesis
 from visionserve.understand.refsets import ReferenceSet, ReferenceSets
 
 
-def png_b64(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def float_array(values: np.ndarray) -> dict[str, Any]:
     data = np.ascontiguousarray(values, dtype="<f4").tobytes()
     return {"shape": list(values.shape), "dtype": "float32", "data": base64.b64encode(data).decode("ascii")}
-
-
-def options_from(cls: type[Any], raw: dict[str, Any]) -> Any:
-    return cls(**{f.name: raw[f.name] for f in fields(cls) if raw.get(f.name) is not None})
 
 
 class Understanding:
@@ -345,10 +336,6 @@ def _class_index(raw: dict[str, Any], labels: list[str]) -> int:
     label, index = raw.get("target_label"), raw.get("target_class")
     if (label is None) == (index is None):
         raise Unprocessable("give the class to visualise: target_class or target_label, one of them")
-    if label is not None:
-        if label not in labels:
-            raise Unprocessable(f"unknown target_label {label!r} for this model")
-        return labels.index(label)
-    if not 0 <= index < len(labels):
-        raise Unprocessable(f"target_class {index} is out of range: the model has {len(labels)} classes")
-    return int(index)
+    found = class_index(label, index, labels)
+    assert found is not None
+    return found
