@@ -86,7 +86,7 @@ def test_metric_names_hold_no_model_names_and_latency_buckets_resolve_millisecon
     assert LATENCY_BUCKETS_S[0] == 0.001
     assert sum(1 for b in LATENCY_BUCKETS_S if 0.001 <= b <= 0.5) >= 14
     assert list(COUNT_BUCKETS) == sorted(COUNT_BUCKETS)
-    source = (ROOT / "services" / "visionserve" / "metrics.py").read_text()
+    source = "".join(p.read_text() for p in (ROOT / "services" / "visionserve" / "metrics").glob("*.py"))
     names = [line.split('"')[1] for line in source.splitlines() if line.strip().startswith('"visionserve_')]
     assert len(names) >= 15
     assert all(n.replace("_", "").isalnum() and n.islower() for n in names)
@@ -144,8 +144,8 @@ def test_model_metrics_summarise_what_the_models_predict(monkeypatch: pytest.Mon
         made[name] = _Recorded()
         return made[name]
 
-    for factory in ("_counter", "_histogram", "_gauge"):
-        monkeypatch.setattr(metrics, factory, fake)
+    for factory in ("counter", "histogram", "gauge"):
+        monkeypatch.setattr(metrics.replicas, factory, fake)
     local = parse_service_config(load_serve_file(ROOT / "deploy" / "serve" / "local.yaml").args)
     model = local.models[0].model_copy(update={"name": "m"})
     recorder = metrics.ModelMetrics(MetricsConfig(prediction_classes=2), model)
