@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -131,6 +132,12 @@ def test_cli_prints_json_tables_and_typed_errors(service: str) -> None:
     models = _cli(service, "models")
     assert "efficientnet-lite0" in models.stdout
     assert "classification" in models.stdout
+    labels = _cli(service, "labels", "efficientnet-lite0")
+    assert labels.returncode == 0, labels.stderr
+    assert "1000 labels" in labels.stdout
+    assert re.search(r"^281\s+tabby", labels.stdout, re.MULTILINE)  # index, then label, in class order
+    as_json = json.loads(_cli(service, "labels", "efficientnet-lite0", "--json").stdout)
+    assert as_json["labels"][281].startswith("tabby")
     refused = _cli(service, "classify", str(IMAGES / "chelsea.png"), "--model", "nope")
     assert refused.returncode == 1
     assert "404 model_not_found" in refused.stderr

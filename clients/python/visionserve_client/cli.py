@@ -1,4 +1,4 @@
-"""Command line for a running VisionServe: classify, detect, segment, explain, models.
+"""Command line for a running VisionServe: classify, detect, segment, explain, models, labels.
 
     visionserve detect photo.jpg --save-overlay boxes.png
     visionserve classify a.jpg b.png --top-k 3 --json
@@ -27,13 +27,14 @@ from visionserve_client.types import (
     DetectResponse,
     ExplainResponse,
     InstanceSegmentation,
+    ModelLabels,
     ModelList,
     ProgressEvent,
     SegmentResponse,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-COMMANDS = ("classify", "detect", "segment", "explain", "models", "audit")
+COMMANDS = ("classify", "detect", "segment", "explain", "models", "labels", "audit")
 
 
 def _overlay_path(base: str, index: int, count: int) -> Path:
@@ -112,6 +113,10 @@ def _describe(response: BaseModel, name: str) -> str:
             for m in response.models
         ]
         return _table(rows, ("name", "task", "ready", "version", "explain methods"))
+    if isinstance(response, ModelLabels):
+        rows = [(index, label) for index, label in enumerate(response.labels)]
+        title = f"{response.model} ({response.model_version[:12] or 'no version'}): {len(rows)} labels"
+        return title + "\n" + _table(rows, ("index", "label"))
     return response.model_dump_json(indent=2)
 
 
@@ -150,6 +155,9 @@ def _parser() -> argparse.ArgumentParser:
     explain.add_argument("--progress", action="store_true", help="report each method's batches on stderr")
     models = commands.add_parser("models", help="models, their tasks, versions and readiness")
     models.add_argument("--json", action="store_true")
+    labels = commands.add_parser("labels", help="a model's label set, in class index order")
+    labels.add_argument("name", help="the model's configured name")
+    labels.add_argument("--json", action="store_true")
     audit = commands.add_parser("audit", help="recorded predictions: list, show, explain again")
     audit_commands = audit.add_subparsers(dest="audit_command", required=True)
     listing = audit_commands.add_parser("list", help="recorded predictions, newest first")
@@ -242,6 +250,10 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "models":
             listing = client.models()
             print(listing.model_dump_json(indent=2) if args.json else _describe(listing, ""))
+            return 0
+        if args.command == "labels":
+            label_set = client.labels(args.name)
+            print(label_set.model_dump_json(indent=2) if args.json else _describe(label_set, args.name))
             return 0
         call = _call(client, args)
         answers: list[Any] = []
