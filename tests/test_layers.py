@@ -1,5 +1,6 @@
-"""The pure layers stay pure: imaging, registry, runtime, tasks, explain, understand and
-pipelines import no Ray, neither in their own source nor through what they import."""
+"""The shape of the code holds: the pure layers (imaging, registry, runtime, tasks, explain,
+understand, pipelines) import no Ray, neither in their own source nor through what they import,
+and no hand-written file of the server or the client outgrows what a reader can hold."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "services" / "visionserve"
 PURE_LAYERS = ("imaging", "registry", "runtime", "tasks", "explain", "understand", "pipelines")
+MAX_LINES = 400
+GENERATED = ("services/visionserve/v1/",)  # protoc's gRPC modules
 
 
 def _modules(layer: str) -> list[str]:
@@ -70,3 +73,14 @@ def test_the_check_sees_a_module_that_imports_ray(tmp_path: Path) -> None:
     sample = tmp_path / "sample.py"
     sample.write_text("def f():\n    from ray import serve\n    import ray.util\n")
     assert _imported_names(sample) == {"ray", "ray.util"}
+
+
+def test_no_hand_written_file_of_the_server_or_client_is_over_400_lines() -> None:
+    sizes = {
+        str(path.relative_to(ROOT)): len(path.read_text().splitlines())
+        for folder in ("services", "clients")
+        for path in (ROOT / folder).rglob("*.py")
+        if not str(path.relative_to(ROOT)).startswith(GENERATED)
+    }
+    assert len(sizes) > 100
+    assert {path: lines for path, lines in sizes.items() if lines > MAX_LINES} == {}
