@@ -6,10 +6,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from ray import serve
-from ray.serve import Application
+from ray.serve import Application, Deployment
 
 from visionserve.config import LimitsConfig, ModelConfig, ReplicaConfig, ServiceConfig, parse_service_config
 from visionserve.deployments.explainer import ExplainerDeployment
@@ -47,6 +47,12 @@ def replica_options(cfg: ReplicaConfig) -> dict[str, Any]:
     return options
 
 
+def _deployment(cls: type) -> Deployment:
+    """``serve.deployment(cls)``: Serve's signature only covers its use with options, which
+    returns the decorator; called on a class it returns the Deployment."""
+    return cast(Deployment, serve.deployment(cls))
+
+
 def build(config: ServiceConfig, settings: Settings | None = None) -> Application:
     # A config edited in code (model_copy skips validation) fails here, in the caller, rather
     # than in every replica that receives it.
@@ -54,7 +60,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
     settings = settings or Settings.from_env()
     model_dirs = [str(d) for d in settings.model_dirs]
     handles: dict[str, Application] = {
-        m.name: serve.deployment(ModelDeployment)
+        m.name: _deployment(ModelDeployment)
         .options(
             name=f"model-{m.name}",
             max_ongoing_requests=m.deployment.max_ongoing_requests,
@@ -70,7 +76,7 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
     }
     for p in config.pipelines:
         handles[p.name] = (
-            serve.deployment(PipelineDeployment)
+            _deployment(PipelineDeployment)
             .options(
                 name=f"pipeline-{p.name}",
                 max_ongoing_requests=p.deployment.max_ongoing_requests,
@@ -80,7 +86,8 @@ def build(config: ServiceConfig, settings: Settings | None = None) -> Applicatio
             .bind(p, config.limits, handles[p.detector], handles[p.segmenter])
         )
     explainer = _explainer(config, model_dirs, str(settings.cache_dir), str(settings.data_dir))
-    ingress = Ingress.options(
+    # @serve.deployment made the class a Deployment; mypy ignores what a class decorator returns.
+    ingress = cast(Deployment, Ingress).options(
         name="ingress",
         max_ongoing_requests=config.ingress.max_ongoing_requests,
         graceful_shutdown_timeout_s=drain_seconds(config.limits),
@@ -124,7 +131,7 @@ def _explainer(
     if not e.enabled or not models:
         return None
     return (
-        serve.deployment(ExplainerDeployment)
+        _deployment(ExplainerDeployment)
         .options(
             name="explainer",
             max_ongoing_requests=e.max_ongoing_requests,

@@ -116,7 +116,7 @@ class LocalService:
                 time.sleep(0.5)
         except Exception as exc:  # stopping must go on: Ray below ends whatever is left
             logger.warning("draining the applications failed: %s", exc)
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
         ray.shutdown()
 
 
@@ -161,7 +161,9 @@ def direct_port(app_name: str, protocol: str = "HTTP", timeout_s: float = 30.0) 
 
     deadline = time.monotonic() + timeout_s
     while True:
-        details = _get_global_client().get_serve_details()
+        client = _get_global_client()
+        assert client is not None  # it raises when no Serve controller runs
+        details = client.get_serve_details()
         if not details.get("applications"):
             return None
         for group in details.get("target_groups", []):
@@ -326,7 +328,7 @@ def start_local(
         if grpc_options is not None and direct:
             served_grpc_port = direct_port(APP_NAME, protocol="gRPC") or proxy_grpc_port
     except BaseException:
-        serve.shutdown()
+        serve.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
         ray.shutdown()
         raise
     if direct and (served_port, served_grpc_port) != (port, grpc_port):

@@ -100,7 +100,8 @@ def _refresh_ray() -> None:
     before the variables were set must reload both, as Ray does when it turns auth on."""
     if "ray._raylet" not in sys.modules:
         return
-    from ray._raylet import AuthenticationTokenLoader, Config
+    # Ray's _raylet.pyi stub names only a few of the compiled module's classes.
+    from ray._raylet import AuthenticationTokenLoader, Config  # type: ignore[attr-defined]
 
     Config.initialize("")
     AuthenticationTokenLoader.instance().reset_cache()

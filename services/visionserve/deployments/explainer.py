@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from visionserve.config import ExplainerConfig, LimitsConfig, MetricsConfig, ModelConfig
 from visionserve.deployments.logs import quiet_expected_errors
@@ -29,6 +29,8 @@ from visionserve.understand.refsets import ReferenceSet, ReferenceSets
 from visionserve.understand.views import Understanding
 
 logger = logging.getLogger("visionserve")
+
+T = TypeVar("T")
 
 
 def explanation_config(model: ModelConfig) -> ModelConfig:
@@ -194,7 +196,7 @@ class ExplainerDeployment:
 
     # ------------------------------------------------------------------ running work
 
-    async def _run(self, work: Work) -> Any:
+    async def _run(self, work: Callable[[Progress], T]) -> T:
         """Work in the pool; a caller that gives up (timeout, disconnect) cancels it."""
         progress = Progress()
         work_done = asyncio.get_running_loop().run_in_executor(self._pool, lambda: work(progress))
@@ -211,13 +213,18 @@ class ExplainerDeployment:
         its 4xx. Closing the stream cancels the work at its next step."""
         loop = asyncio.get_running_loop()
         heard: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
-        progress = Progress(lambda *event: loop.call_soon_threadsafe(heard.put_nowait, event))
+
+        def hear(stage: str, done: int, total: int) -> None:
+            loop.call_soon_threadsafe(heard.put_nowait, (stage, done, total))
+
+        progress = Progress(hear)
         running = loop.run_in_executor(self._pool, lambda: work(progress))
         events = ProgressEvents(stages)
         try:
             while not running.done() or not heard.empty():
                 waiter = asyncio.ensure_future(heard.get())
-                await asyncio.wait({waiter, running}, return_when=asyncio.FIRST_COMPLETED)
+                racing: set[asyncio.Future[Any]] = {waiter, running}
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                 if not waiter.done():
                     waiter.cancel()
                     continue
@@ -233,7 +240,7 @@ class ExplainerDeployment:
                 running.add_done_callback(lambda done: done.exception())
 
 
-Work = Callable[[Progress], Any]
+Work = Callable[[Progress], PredictOutput]
 
 
 def describe_set(made: ReferenceSet) -> dict[str, Any]:

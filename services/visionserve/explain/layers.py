@@ -37,7 +37,7 @@ def find_layer(model: torch.nn.Module, name: str) -> tuple[torch.nn.Module, bool
 def default_layer(model: torch.nn.Module) -> str:
     """The input of the last global average pool (what a GAP + linear head sees); for a
     detector, its backbone's last convolution; else the model's last convolution."""
-    backbone = [
+    backbone: list[str] = [
         n
         for n, m in model.named_modules()
         if n.startswith("backbone.body") and isinstance(m, torch.nn.Conv2d)
@@ -47,7 +47,7 @@ def default_layer(model: torch.nn.Module) -> str:
     pools = [n for n, m in model.named_modules() if isinstance(m, torch.nn.AdaptiveAvgPool2d)]
     if pools:
         return f"{pools[-1]}.input"
-    convs = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
+    convs: list[str] = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Conv2d)]
     if not convs:
         raise Unprocessable("this model has no convolution or pooling layer to explain at")
     return convs[-1]

@@ -32,6 +32,7 @@ from visionserve.imaging import DecodedImage, decode, displayed_pixels
 from visionserve.runtime.torch_runner import TorchRunner
 from visionserve.tasks import Prepared
 from visionserve_client.types import (
+    ExplainMethod,
     ExplainResult,
     ExplainTarget,
     Fidelity,
@@ -43,7 +44,7 @@ from visionserve_client.types import (
 
 @dataclass(frozen=True)
 class ExplainParams:
-    methods: tuple[str, ...]
+    methods: tuple[ExplainMethod, ...]
     options: Options
     target_class: int | None = None
     target_label: str | None = None
@@ -63,7 +64,7 @@ def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
         target_label=raw.get("target_label"),
         target_text=raw.get("target_text"),
         target_box_index=raw.get("target_box_index"),
-        target_box=tuple(raw["target_box"]) if raw.get("target_box") else None,  # type: ignore[arg-type]
+        target_box=tuple(raw["target_box"]) if raw.get("target_box") else None,
         layer=raw.get("layer"),
         fidelity=bool(raw.get("fidelity")),
         overlay=bool(raw.get("overlay")),
@@ -118,7 +119,7 @@ class ExplainableModel:
             target = YoloxBoxScore(label, in_input, torch.from_numpy(cells), torch.from_numpy(strides))
         with torch.no_grad():
             score = float(target(self.forward(x))[0])
-        described = ExplainTarget(kind="box", index=index, label=labels[label], box=box, score=score)  # type: ignore[arg-type]
+        described = ExplainTarget(kind="box", index=index, label=labels[label], box=box, score=score)
         return target, described
 
     def _target(self, x: torch.Tensor, item: Prepared, params: ExplainParams) -> tuple[Target, ExplainTarget]:
@@ -130,6 +131,7 @@ class ExplainableModel:
         with torch.no_grad():
             output = self.forward(x)
         index = self._class_index(params, labels, output)
+        target: Target
         if task == "classification":
             target = ClassLogit(index)
             return target, ExplainTarget(
@@ -256,7 +258,7 @@ class ExplainableModel:
 
     def _run(
         self,
-        method: str,
+        method: ExplainMethod,
         x: torch.Tensor,
         target: Target,
         params: ExplainParams,
@@ -287,13 +289,13 @@ class ExplainableModel:
                 (lambda out, s: torch.softmax(out, dim=1)[:, target.index])
                 if isinstance(target, ClassLogit)
                 else None
-            )  # type: ignore[attr-defined]
+            )
             fidelity = Fidelity(**deletion_insertion(self.forward, x, at_input, target, squash=squash))
         return MethodExplanation(
-            method=method,  # type: ignore[arg-type]
+            method=method,
             layer=attribution.layer,
             params={k: v for k, v in attribution.params.items() if isinstance(v, (int, float, str))},
-            raw=FloatMap(shape=raw.shape, scale=scale, data=data),  # type: ignore[arg-type]
+            raw=FloatMap(shape=raw.shape, scale=scale, data=data),
             signed=signed,
             normalized_png=views.gray_png(view, signed),
             overlay_png=views.overlay_png(displayed_pixels(image), view, signed) if params.overlay else None,

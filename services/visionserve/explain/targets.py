@@ -13,7 +13,8 @@ import torch
 
 
 class Target(Protocol):
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def __call__(self, output: Any) -> torch.Tensor:
         """(N,) scores for a batch's output."""
@@ -27,7 +28,8 @@ class ClassLogit:
     kind: str = "class"
 
     def __call__(self, output: Any) -> torch.Tensor:
-        return output[:, self.index]
+        logits: torch.Tensor = output
+        return logits[:, self.index]
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class SegmentationClass:
     kind: str = "segmentation_class"
 
     def __call__(self, output: Any) -> torch.Tensor:
-        logits = output["out"] if isinstance(output, dict) else output
+        logits: torch.Tensor = output["out"] if isinstance(output, dict) else output
         return (logits[:, self.index] * self.mask).sum(dim=(1, 2))
 
 
@@ -55,7 +57,7 @@ class Cosine:
     kind: str = "text"
 
     def __call__(self, output: Any) -> torch.Tensor:
-        image = output / output.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        image: torch.Tensor = output / output.norm(dim=1, keepdim=True).clamp(min=1e-12)
         return image @ self.embedding
 
 
@@ -68,7 +70,7 @@ def _best_match(
 
     if len(boxes) == 0:
         return scores.sum() * 0
-    overlap = box_iou(boxes, box[None])[:, 0]
+    overlap: torch.Tensor = box_iou(boxes, box[None])[:, 0]
     matched = overlap > threshold
     if not bool(matched.any()):
         return scores.sum() * 0

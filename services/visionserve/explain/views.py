@@ -41,10 +41,13 @@ def normalised(method: str, attribution: Attribution, height: int, width: int) -
         values = to_input(clipped, height, width)
     else:
         values = to_input(attribution, height, width)
+    scaled: np.ndarray
     if attribution.clip_negative or method in UNSIGNED:
         values = values - values.min()
-        return values / (values.max() + 1e-7)
-    return values / (np.abs(values).max() + 1e-12)
+        scaled = values / (values.max() + 1e-7)
+    else:
+        scaled = values / (np.abs(values).max() + 1e-12)
+    return scaled
 
 
 def float16_b64(values: np.ndarray) -> tuple[str, float]:

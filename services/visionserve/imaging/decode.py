@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from visionserve.config import PIXEL_CEILING
 from visionserve.errors import ImageTooLarge, InvalidImage
@@ -77,7 +77,7 @@ def _open(data: bytes) -> Image.Image:
             f"the image header declares more than {PIXEL_CEILING:,} pixels, over any limit: "
             "downscale it before sending"
         ) from None
-    except Image.UnidentifiedImageError:
+    except UnidentifiedImageError:
         raise InvalidImage(f"not a supported image: send {_FORMAT_LIST} bytes") from None
     except Exception as exc:  # hostile headers raise struct.error, IndexError... as well as OSError
         raise InvalidImage(f"unreadable image header: {exc}") from None

@@ -42,7 +42,7 @@ def _tolerant(parse: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | 
 
 
 def _tolerant_handler(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-    return handler._replace(request_deserializer=_tolerant(handler.request_deserializer))  # type: ignore[attr-defined]
+    return handler._replace(request_deserializer=_tolerant(handler.request_deserializer))
 
 
 class _TolerantServer:

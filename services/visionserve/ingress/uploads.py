@@ -74,7 +74,7 @@ class ReadBodyFirst:
 
 
 def _has_body(scope: dict[str, Any]) -> bool:
-    headers = dict(scope.get("headers") or [])
+    headers: dict[bytes, bytes] = dict(scope.get("headers") or [])
     length = headers.get(b"content-length", b"").strip()
     if length:
         return length != b"0"

@@ -28,7 +28,7 @@ class _FirstTensor(torch.nn.Module):
         self.module = module
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        output: Any = self.module(x)
+        output: torch.Tensor | dict[str, torch.Tensor] = self.module(x)
         return output["out"] if isinstance(output, dict) else output
 
 

@@ -36,7 +36,7 @@ def torchvision_categories(source: SourceConfig) -> list[str]:
     if isinstance(source.weights, TorchvisionWeights):
         weights = get_weight(source.weights.torchvision)
     else:
-        weights = get_model_weights(str(source.arch)).DEFAULT  # type: ignore[attr-defined]
+        weights = get_model_weights(str(source.arch)).DEFAULT
     categories = weights.meta.get("categories")
     if not categories:
         raise ValueError(f"{weights} carries no categories: set source.labels")

@@ -146,7 +146,8 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
 def _efficientnet_lite(cfg: ModelConfig) -> torch.nn.Module:
     from efficientnet_lite_pytorch import EfficientNet
 
-    return EfficientNet.from_name(str(cfg.source.arch))
+    model: torch.nn.Module = EfficientNet.from_name(str(cfg.source.arch))
+    return model
 
 
 def _torchvision(

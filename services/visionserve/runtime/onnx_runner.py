@@ -54,7 +54,8 @@ class OnnxRunner:
         if isinstance(batch, list):
             batch = np.stack(batch)
         if self._fixed_batch is None or self._fixed_batch == len(batch):
-            return self._session.run(None, {self._input_name: batch})[0]
+            output: np.ndarray = self._session.run(None, {self._input_name: batch})[0]
+            return output
         if self._fixed_batch != 1:
             raise ValueError(f"model takes batches of exactly {self._fixed_batch}, got {len(batch)}")
         outputs = [self._session.run(None, {self._input_name: item[None]})[0] for item in batch]

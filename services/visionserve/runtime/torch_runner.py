@@ -46,7 +46,10 @@ class TorchRunner:
         self.device = device
         self._dtype = _DTYPES[precision]
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.module = module.eval().to(device=device, dtype=self._dtype, memory_format=self._memory_format)
+        # Module.to takes memory_format with device and dtype; torch's overloads leave that out.
+        self.module: torch.nn.Module = module.eval().to(  # type: ignore[call-overload]
+            device=device, dtype=self._dtype, memory_format=self._memory_format
+        )
         # Inference goes through the compiled graph; self.module stays eager for gradients
         # (explanations). dynamic=True: one graph for every batch size, not one per size.
         self._forward = torch.compile(self.module, dynamic=True) if compile else self.module

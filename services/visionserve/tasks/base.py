@@ -144,7 +144,7 @@ def resize_map(values: np.ndarray, width: int, height: int) -> np.ndarray:
     return F.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def center_crop_region(width: int, height: int, cfg: ModelConfig) -> tuple[int, int, int, int, int, int]:
+def center_crop_region(width: int, height: int, cfg: ModelConfig) -> tuple[int, int, int, int, int]:
     """(resized width, resized height, left, top, side) of the center crop, in resized pixels."""
     p = cfg.preprocess
     assert p.resize is not None

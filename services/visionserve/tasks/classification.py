@@ -37,7 +37,8 @@ def parse_top_k(raw: dict[str, Any], cfg: ModelConfig, classes: int) -> int:
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits.astype(np.float64) - logits.max()
     exp = np.exp(shifted)
-    return exp / exp.sum()
+    probabilities: np.ndarray = exp / exp.sum()
+    return probabilities
 
 
 class ClassificationTask(Task[ClassifyParams, Classification]):

@@ -94,7 +94,7 @@ class ClipTask(Task[ClipParams, Any]):
         return tuple(templates)
 
     def parse_params(self, raw: dict[str, Any]) -> ClipParams:
-        dtype = raw.get("dtype") or "float32"
+        dtype: Literal["float32", "float16"] = raw.get("dtype") or "float32"
         if raw.get("mode") != "zero_shot":
             return ClipParams(mode="embed", dtype=dtype)
         labels = self._labels(raw)

@@ -26,7 +26,8 @@ def encode_rle(mask: np.ndarray) -> RLE:
 def decode_rle(rle: RLE) -> np.ndarray:
     """The boolean (H, W) mask of an RLE."""
     encoded = {"size": list(rle.size), "counts": rle.counts.encode("ascii")}
-    return coco_mask.decode(encoded).astype(bool)
+    mask: np.ndarray = coco_mask.decode(encoded).astype(bool)
+    return mask
 
 
 def png_base64(array: np.ndarray) -> str:

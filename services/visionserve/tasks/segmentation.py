@@ -71,7 +71,8 @@ class SemanticSegmentationTask(Task[SemanticParams, SemanticSegmentation]):
             return np.stack((1.0 - foreground, foreground))
         shifted = output - output.max(axis=0, keepdims=True)
         exp = np.exp(shifted)
-        return exp / exp.sum(axis=0, keepdims=True)
+        probabilities: np.ndarray = exp / exp.sum(axis=0, keepdims=True)
+        return probabilities
 
     def postprocess(self, output: Any, item: Prepared, params: SemanticParams) -> SemanticSegmentation:
         probs = torch.from_numpy(self._probabilities(np.asarray(output, dtype=np.float32)))

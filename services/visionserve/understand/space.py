@@ -11,13 +11,16 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
 from visionserve.errors import Unprocessable
+
+if TYPE_CHECKING:
+    import faiss
 
 Metric = Literal["cosine", "l2"]
 
@@ -85,13 +88,16 @@ def _prepared(embeddings: np.ndarray, metric: Metric) -> np.ndarray:
 
 
 def _distances(q: np.ndarray, vectors: np.ndarray, metric: Metric) -> np.ndarray:
+    distances: np.ndarray
     if metric == "cosine":
-        return 1.0 - q @ vectors.T
-    squared = (q**2).sum(1)[:, None] - 2 * q @ vectors.T + (vectors**2).sum(1)[None, :]
-    return np.sqrt(np.maximum(squared, 0.0))
+        distances = 1.0 - q @ vectors.T
+    else:
+        squared = (q**2).sum(1)[:, None] - 2 * q @ vectors.T + (vectors**2).sum(1)[None, :]
+        distances = np.sqrt(np.maximum(squared, 0.0))
+    return distances
 
 
-def _hnsw(vectors: np.ndarray, metric: Metric) -> object:
+def _hnsw(vectors: np.ndarray, metric: Metric) -> faiss.IndexHNSWFlat:
     import faiss  # only large sets need it
 
     space = faiss.METRIC_INNER_PRODUCT if metric == "cosine" else faiss.METRIC_L2
@@ -111,7 +117,8 @@ def project(
     centred = embeddings - embeddings.mean(axis=0)
     if method == "pca":
         _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        return (centred @ vt[:2].T).astype(np.float32)
+        components: np.ndarray = (centred @ vt[:2].T).astype(np.float32)
+        return components
     from sklearn.manifold import TSNE
 
     chosen = min(perplexity, (n - 1) / 3)  # t-SNE needs perplexity < n

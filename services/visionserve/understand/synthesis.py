@@ -180,7 +180,7 @@ def invert(
         for step in range(options.steps):
             optimiser.zero_grad()
             loss = (features(x) - wanted).pow(2).sum() / norm + options.tv_weight * total_variation(x)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
             optimiser.step()
             with torch.no_grad():
                 x.copy_(pixels.clip(x))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import fields
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -44,8 +44,8 @@ class Understanding:
         self.sets = sets
         self.cfg = cfg
         p = self.engine.cfg.preprocess
-        order = slice(None, None, -1) if p.channel_order == "bgr" else slice(None)
-        self.pixels = synthesis.PixelRange.of(tuple(p.mean[order]), tuple(p.std[order]), float(p.pixel_scale))
+        mean, std = (p.mean[::-1], p.std[::-1]) if p.channel_order == "bgr" else (p.mean, p.std)
+        self.pixels = synthesis.PixelRange.of(tuple(mean), tuple(std), float(p.pixel_scale))
         self._bgr = p.channel_order == "bgr"
 
     # ------------------------------------------------------------------ helpers
@@ -104,7 +104,8 @@ class Understanding:
         """(N, D) embeddings of a set at a layer, from the set's cache when it has them."""
         path = refset.features_path(self.engine.version, layer)
         if path.is_file():
-            return np.load(path)
+            cached: np.ndarray = np.load(path)
+            return cached
         progress.begin("embedding", len(refset.items))
         rows = []
         with self.model.lock, synthesis.layer_output(self.module, layer) as features, torch.no_grad():
@@ -121,7 +122,7 @@ class Understanding:
     ) -> dict[str, Any]:
         refset = self.sets.get(raw["reference_set"])
         layer = self._layer(raw.get("layer"))
-        metric = raw.get("metric") or "cosine"
+        metric: space.Metric = raw.get("metric") or "cosine"
         k = raw.get("k") or 5
         if k > self.cfg.max_neighbours:
             raise Unprocessable(f"k {k} is over the limit of {self.cfg.max_neighbours}")
@@ -165,7 +166,7 @@ class Understanding:
     ) -> dict[str, Any]:
         refset = self.sets.get(raw["reference_set"])
         layer = self._layer(raw.get("layer"))
-        method = raw.get("method") or "tsne"
+        method: Literal["pca", "tsne"] = raw.get("method") or "tsne"
         embedded = self.embeddings(refset, layer, max_pixels, progress)
         progress.begin(method)
         coordinates = space.project(embedded, method, raw.get("seed") or 0, raw.get("perplexity") or 30.0)
@@ -214,9 +215,9 @@ class Understanding:
             progress.begin("receptive_fields", len(peaks))
             found = []
             for done, peak in enumerate(peaks, start=1):
-                item, x = prepared[peak.item]
+                prepared_item, x = prepared[peak.item]
                 box = self._original_box(
-                    item, patches.receptive_box(self.module, layer, x, channel, peak.y, peak.x)
+                    prepared_item, patches.receptive_box(self.module, layer, x, channel, peak.y, peak.x)
                 )
                 decoded = decode(refset.image_bytes(peak.item), max_pixels=max_pixels)
                 crop = Image.fromarray(decoded.pixels).crop(box)
