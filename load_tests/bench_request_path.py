@@ -22,6 +22,7 @@ import argparse
 import base64
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -219,6 +220,7 @@ def main() -> None:
     finally:
         for service in served.values():
             service.stop()
+        shutil.rmtree(folder, ignore_errors=True)  # the services' data and logs
     report = {
         "benchmark": "request_path",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
