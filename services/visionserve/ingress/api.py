@@ -73,8 +73,15 @@ for _expected in (*EXPECTED_ERRORS, StarletteHTTPException, RequestValidationErr
     app.add_exception_handler(_expected, _error_response)
 
 
+def _served_app() -> FastAPI:
+    """The application a replica serves: this module's own, imported in the replica. Given the
+    application itself, Serve would pickle a copy when the class is decorated, and the copy's
+    parameters lose FastAPI's "unset" markers (OpenAPI then shows ``"example": {}``)."""
+    return app
+
+
 @serve.deployment
-@serve.ingress(app)
+@serve.ingress(_served_app)
 class Ingress(GrpcMethods):
     def __init__(
         self,

@@ -1,9 +1,8 @@
 """What this process's ingress replica built, for its middlewares and route handlers.
 
-Serve serves a frozen copy of the FastAPI application, made when the deployment class is
-decorated; what the replica's constructor sets on the module's application (``app.state``)
-never reaches the copy that answers. So the constructor publishes here, once: Serve runs one
-ingress replica a process.
+The application, its middlewares and its handlers are module-level (``ingress.api``, the
+routers), built before any replica exists; the replica's constructor publishes what it built
+here, once: Serve runs one ingress replica a process. Tests publish a fake of their own.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from visionserve.audit.api import (
     NAMED_RECORDS,
@@ -45,7 +45,7 @@ async def audit_predictions(
     request_id: str | None = None,
     limit: int = Query(default=50, ge=1),
     cursor: str | None = None,
-) -> JSONResponse:
+) -> Response:
     """Recorded predictions, newest first, filtered; ``next_cursor`` pages on."""
     found = services(request)
     audit = found.auditor()
@@ -79,13 +79,13 @@ async def _recorded(found: Services, record_id: str) -> AuditRecord:
 
 
 @router.route(routes.AUDIT_PREDICTION, response_model=AuditRecordOut)
-async def audit_prediction(request: Request, record_id: str) -> JSONResponse:
+async def audit_prediction(request: Request, record_id: str) -> Response:
     """One record, by its record_id or by a request_id that names only it (409 otherwise)."""
     return typed(describe_record(await _recorded(services(request), record_id)))
 
 
 @router.route(routes.AUDIT_EXPLAIN, response_model=ExplainResponse)
-async def audit_explain(record_id: str, request: Request) -> JSONResponse:
+async def audit_explain(record_id: str, request: Request) -> Response:
     """Explain a recorded prediction: its kept image, the same model version."""
     found = services(request)
     audit = found.auditor()
@@ -111,7 +111,7 @@ async def audit_explain(record_id: str, request: Request) -> JSONResponse:
 
 
 @router.route(routes.AUDIT_STATUS, response_model=AuditStatus)
-async def audit_status(request: Request) -> JSONResponse:
+async def audit_status(request: Request) -> Response:
     found = services(request)
     cfg, audit = found.config.audit, found.audit
     counts = audit.counts if audit is not None else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from visionserve.ingress import routes
 from visionserve.ingress.catalog import Entry
@@ -27,7 +27,7 @@ async def explain_parsed(found: Services, who: Caller, parsed: ParsedRequest) ->
 
 
 @router.route(routes.EXPLAIN, response_model=ExplainResponse)
-async def explain(request: Request) -> JSONResponse:
+async def explain(request: Request) -> Response:
     """Why the model decided: maps of the chosen methods for a class, segment or text query."""
     found = services(request)
     parsed = await parse_request(request, ExplainRequest, found.config.limits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from visionserve.ingress import routes
 from visionserve.ingress.catalog import Entry
@@ -24,18 +24,18 @@ async def describe_all(found: Services) -> list[ModelInfo]:
 
 
 @router.route(routes.MODELS, response_model=ModelList)
-async def models(request: Request) -> JSONResponse:
+async def models(request: Request) -> Response:
     return typed(ModelList(models=await describe_all(services(request))))
 
 
 @router.route(routes.MODEL, response_model=ModelInfo)
-async def model(request: Request, name: str) -> JSONResponse:
+async def model(request: Request, name: str) -> Response:
     found = services(request)
     return typed(await describe(found, found.catalog.entry(name)))
 
 
 @router.route(routes.MODEL_LABELS, response_model=ModelLabels)
-async def labels(request: Request, name: str) -> JSONResponse:
+async def labels(request: Request, name: str) -> Response:
     """The model's label set, in the order of its class indices (empty for a model without
     one, such as a CLIP model without a configured label set)."""
     found = services(request)
@@ -45,7 +45,7 @@ async def labels(request: Request, name: str) -> JSONResponse:
 
 
 @router.route(routes.HEALTHZ, response_model=Health)
-async def healthz() -> JSONResponse:
+async def healthz() -> Response:
     """The HTTP service is up (says nothing about the models)."""
     return typed(Health(status="ok"))
 

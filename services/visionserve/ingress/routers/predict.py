@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from visionserve.errors import TooManyTexts
 from visionserve.ingress import routes
@@ -47,7 +47,7 @@ async def _predict(request: Request, who: Caller, row: Route, **extra: Any) -> t
 
 
 @router.route(routes.CLASSIFY, response_model=ClassifyResponse)
-async def classify(request: Request) -> JSONResponse:
+async def classify(request: Request) -> Response:
     """Top-k classes for each image, in input order."""
     who = caller(request)
     entry, output = await _predict(request, who, routes.CLASSIFY)
@@ -55,7 +55,7 @@ async def classify(request: Request) -> JSONResponse:
 
 
 @router.route(routes.DETECT, response_model=DetectResponse)
-async def detect(request: Request) -> JSONResponse:
+async def detect(request: Request) -> Response:
     """Objects in each image: boxes [x1, y1, x2, y2] in original pixels, label, score."""
     who = caller(request)
     entry, output = await _predict(request, who, routes.DETECT)
@@ -63,7 +63,7 @@ async def detect(request: Request) -> JSONResponse:
 
 
 @router.route(routes.SEGMENT, response_model=SegmentResponse)
-async def segment(request: Request) -> JSONResponse:
+async def segment(request: Request) -> Response:
     """Semantic segmentation (classes with pixel share and RLE masks, label map on request)
     or instance segmentation (boxes, labels, scores, RLE masks), by the model's kind."""
     who = caller(request)
@@ -72,7 +72,7 @@ async def segment(request: Request) -> JSONResponse:
 
 
 @router.route(routes.EMBED_IMAGE, response_model=EmbedImageResponse)
-async def embed_image(request: Request) -> JSONResponse:
+async def embed_image(request: Request) -> Response:
     """L2-normalised image embeddings of a CLIP model, one per image."""
     who = caller(request)
     entry, output = await _predict(request, who, routes.EMBED_IMAGE, mode="embed")
@@ -80,7 +80,7 @@ async def embed_image(request: Request) -> JSONResponse:
 
 
 @router.route(routes.ZERO_SHOT, response_model=ZeroShotResponse)
-async def zero_shot(request: Request) -> JSONResponse:
+async def zero_shot(request: Request) -> Response:
     """Scores of each image against the given labels (or a configured label set)."""
     who = caller(request)
     entry, output = await _predict(request, who, routes.ZERO_SHOT, mode="zero_shot")
@@ -97,7 +97,7 @@ async def embed_texts(found: Services, who: Caller, body: EmbedTextRequest) -> t
 
 
 @router.route(routes.EMBED_TEXT, response_model=EmbedTextResponse)
-async def embed_text(request: Request) -> JSONResponse:
+async def embed_text(request: Request) -> Response:
     """L2-normalised text embeddings of a CLIP model, one per text (JSON body)."""
     found = services(request)
     body = await parse_json(request, EmbedTextRequest, found.config.limits)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Literal, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel
 
 from visionserve.ingress import routes
@@ -88,7 +88,7 @@ async def _stream(
 
 
 @router.route(routes.FILTERS, response_model=FiltersResponse)
-async def understand_filters(request: Request, model: str | None = None) -> JSONResponse:
+async def understand_filters(request: Request, model: str | None = None) -> Response:
     """The first convolution's weights, exactly, and as a grid of tiles."""
     found = services(request)
     entry = found.catalog.understandable(model)
@@ -98,7 +98,7 @@ async def understand_filters(request: Request, model: str | None = None) -> JSON
 
 
 @router.route(routes.CREATE_REFERENCE_SET, response_model=ReferenceSetInfo, status_code=201)
-async def create_reference_set(request: Request) -> JSONResponse:
+async def create_reference_set(request: Request) -> Response:
     """A named set of reference images: multipart ``images`` files and a ``name`` field, or
     JSON ``{"name", "folder"}`` for a folder under understand.folder_roots."""
     found = services(request)
@@ -115,7 +115,7 @@ async def create_reference_set(request: Request) -> JSONResponse:
 
 
 @router.route(routes.REFERENCE_SETS, response_model=ReferenceSetList)
-async def reference_sets(request: Request) -> JSONResponse:
+async def reference_sets(request: Request) -> Response:
     found = services(request)
     found.catalog.reference_sets()
     listed = await found.gateway.quick(None, "reference_sets")
@@ -123,7 +123,7 @@ async def reference_sets(request: Request) -> JSONResponse:
 
 
 @router.route(routes.REFERENCE_SET, response_model=ReferenceSetInfo)
-async def reference_set(request: Request, set_id: str) -> JSONResponse:
+async def reference_set(request: Request, set_id: str) -> Response:
     found = services(request)
     found.catalog.reference_sets()
     return typed(ReferenceSetInfo(**await found.gateway.quick(None, "reference_set", set_id)))
@@ -138,25 +138,25 @@ async def delete_reference_set(request: Request, set_id: str) -> Response:
 
 
 @router.route(routes.NEIGHBOURS, response_model=NeighboursResponse)
-async def understand_neighbours(request: Request) -> JSONResponse:
+async def understand_neighbours(request: Request) -> Response:
     """Nearest images of a reference set to a query image, or to one of the set's own."""
     return typed(await _understand(request, routes.NEIGHBOURS, "neighbours", "optional", NeighboursResponse))
 
 
 @router.route(routes.FEATURE_MAP, response_model=FeatureMapResponse)
-async def understand_map(request: Request) -> JSONResponse:
+async def understand_map(request: Request) -> Response:
     """A reference set laid out in 2-D by PCA or t-SNE of its embeddings, with a picture."""
     return typed(await _understand(request, routes.FEATURE_MAP, "map", "none", FeatureMapResponse))
 
 
 @router.route(routes.TOP_PATCHES, response_model=TopPatchesResponse)
-async def understand_top_patches(request: Request) -> JSONResponse:
+async def understand_top_patches(request: Request) -> Response:
     """The reference images that most excite one channel of a layer, cropped to what it sees."""
     return typed(await _understand(request, routes.TOP_PATCHES, "top_patches", "none", TopPatchesResponse))
 
 
 @router.route(routes.CLASS_MODEL, response_model=ClassModelResponse)
-async def understand_class_model(request: Request) -> JSONResponse:
+async def understand_class_model(request: Request) -> Response:
     """An image made by gradient ascent on a class's score (Simonyan 2014, Yosinski 2015)."""
     return typed(await _understand(request, routes.CLASS_MODEL, "class_model", "none", ClassModelResponse))
 
@@ -168,7 +168,7 @@ async def understand_class_model_stream(request: Request) -> StreamingResponse:
 
 
 @router.route(routes.INVERSION, response_model=InversionResponse)
-async def understand_inversion(request: Request) -> JSONResponse:
+async def understand_inversion(request: Request) -> Response:
     """An image rebuilt from a layer's features with a total-variation prior (Mahendran 2014)."""
     return typed(await _understand(request, routes.INVERSION, "inversion", "required", InversionResponse))
 
@@ -179,7 +179,7 @@ async def understand_inversion_stream(request: Request) -> StreamingResponse:
 
 
 @router.route(routes.DEEPDREAM, response_model=DeepDreamResponse)
-async def understand_deepdream(request: Request) -> JSONResponse:
+async def understand_deepdream(request: Request) -> Response:
     """The image with a layer's activations amplified, over octaves (DeepDream)."""
     return typed(await _understand(request, routes.DEEPDREAM, "deepdream", "required", DeepDreamResponse))
 
@@ -190,7 +190,7 @@ async def understand_deepdream_stream(request: Request) -> StreamingResponse:
 
 
 @router.route(routes.ATTENTION_ROLLOUT, response_model=RolloutResponse)
-async def understand_attention_rollout(request: Request) -> JSONResponse:
+async def understand_attention_rollout(request: Request) -> Response:
     """Where a vision transformer's class token draws from, through all its blocks."""
     return typed(
         await _understand(request, routes.ATTENTION_ROLLOUT, "attention_rollout", "required", RolloutResponse)
