@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
-from tests.fixtures.user_models import TinyConvNet
+from tests.fixtures.user_models import ColourCellDetector, ColourCells, TinyConvNet
 from tests.helpers import image_bytes
 from visionserve.config import ModelConfig
+from visionserve.custom import RequestOptions
 from visionserve.engine import ModelEngine
+from visionserve_client.types import Detection
 
 LIMIT = 40_000_000
+FIXTURES = "tests.fixtures.user_models"
 
 
 def _config(source: dict[str, Any], backend: str = "torch") -> ModelConfig:
@@ -107,3 +112,78 @@ def test_bad_user_classes_fail_at_load(tmp_path: Path, source: dict[str, Any], m
 def test_user_config_needs_a_format_for_files() -> None:
     with pytest.raises(ValueError, match=r"needs source\.format"):
         _config({"weights": {"file": "x.pt", "sha256": "0" * 64}})
+
+
+def _cells_config(source: dict[str, Any], backend: str) -> ModelConfig:
+    return ModelConfig.model_validate(
+        {
+            "name": "cells",
+            "task": "detection",
+            "source": {"kind": "python", "class_path": f"{FIXTURES}:ColourCellDetector", **source},
+            "preprocess": {},
+            "runtime": {"backend": backend, "threads": 1},
+            "defaults": {"iou_threshold": 0.5},
+        }
+    )
+
+
+def _red_and_blue() -> bytes:
+    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+    pixels[:, :32, 0] = 255  # left half red, right half blue
+    pixels[:, 32:, 2] = 255
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _detect(engine: ModelEngine, **options: Any) -> list[Detection]:
+    images = [engine.prepare(_red_and_blue(), max_pixels=LIMIT) for _ in range(2)]
+    params = engine.parse_params(options)
+    first, second = engine.infer(images, [params, params])
+    assert first == second  # each image of a batch gets its own rows of every output
+    return first.detections  # type: ignore[attr-defined, no-any-return]
+
+
+def test_a_user_detector_with_several_outputs_decodes_them_all_and_honours_every_option(
+    tmp_path: Path,
+) -> None:
+    module = ColourCells().eval()
+    for name, axes in (("cells.onnx", {"x": {0: "n"}}), ("cells-batch1.onnx", None)):
+        torch.onnx.export(
+            module,
+            (torch.zeros(1, 3, 32, 32),),
+            str(tmp_path / name),
+            dynamo=False,
+            input_names=["x"],
+            output_names=["boxes", "scores"],
+            dynamic_axes=axes,
+        )
+    engines = {
+        "torch": ModelEngine(
+            _cells_config({"weights": "random"}, "torch"), model_dirs=[], cache_dir=tmp_path
+        ),
+        **{
+            name: ModelEngine(
+                _cells_config({"format": "onnx", "weights": _file(tmp_path / name)}, "onnxruntime"),
+                model_dirs=[tmp_path],
+                cache_dir=tmp_path,
+            )
+            for name in ("cells.onnx", "cells-batch1.onnx")  # the second runs one image at a time
+        },
+    }
+    for backend, engine in engines.items():
+        found = _detect(engine)
+        # 32 proposals; per class, each grown twin (IoU 0.64, up to 0.79 where clipped to the
+        # image) falls to non-maximum suppression at the config's 0.5.
+        assert len(found) == 16, backend
+        assert {d.label for d in found} == {"red", "blue"}
+        assert all(d.score == 1.0 for d in found)
+        red = [d for d in found if d.label == "red"]
+        assert {d.box[0] for d in red} == {0.0, 16.0}  # in the original image's pixels
+        assert {d.box[2] for d in red} == {16.0, 32.0}
+        assert len(_detect(engine, iou_threshold=0.8)) == 32, backend  # the twins stay
+        assert len(_detect(engine, iou_threshold=0.8, score_threshold=0.95)) == 16, backend
+        kept = _detect(engine, iou_threshold=0.8, max_detections=5)
+        assert [d.score for d in kept] == [1.0] * 5, backend  # the best five
+    in_effect = RequestOptions(score_threshold=0.25, iou_threshold=0.8, max_detections=5)
+    assert ColourCellDetector.seen[-1] == in_effect  # the user's code saw the request's options

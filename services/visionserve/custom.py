@@ -15,7 +15,7 @@ only says how an image becomes the model's input and how one output becomes a ty
             x = resize(image, 64, 64).astype(np.float32) / 255
             return x.transpose(2, 0, 1), None           # (C, H, W) float32, and any meta
 
-        def postprocess(self, output, meta, size):    # this image's share of the batch output
+        def postprocess(self, output, meta, size, options):  # this image's share of the output
             return self.classification(output, size)    # helpers build the typed results
 
     # deploy/serve/*.yaml, under models:
@@ -30,13 +30,21 @@ only says how an image becomes the model's input and how one output becomes a ty
       preprocess: {}
 
 The hooks run in the model's replica: ``preprocess`` in the decode pool (several threads at
-once), ``postprocess`` in the inference thread. Per-request parameters (``top_k``,
-``score_threshold``, ``max_detections``) are applied to what ``postprocess`` returns.
+once), ``postprocess`` in the inference thread.
+
+``output`` is this image's rows of every output the model has: one array for a single output;
+for a graph with several, a dict by output name in the graph's order (ONNX) or the tuple, dict
+or list the module returns (torch). ``options`` (``RequestOptions``, optional: a three-argument
+``postprocess`` works too) holds the request's options in effect. The service applies them to
+what ``postprocess`` returns: ``top_k`` to a classification; ``score_threshold``, then
+non-maximum suppression per class at ``iou_threshold``, then ``max_detections`` (best first) to
+detections and instances. A decoder may use them to do less work; it need not apply them.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -54,6 +62,17 @@ from visionserve_client.types import (
 )
 
 UserResult = Classification | DetectionResult | SemanticSegmentation | InstanceSegmentation
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """A request's options in effect (the request's value, else the model's config default);
+    None where the model's task has no such option."""
+
+    top_k: int | None = None
+    score_threshold: float | None = None
+    iou_threshold: float | None = None
+    max_detections: int | None = None
 
 
 class VisionModel(ABC):
@@ -75,8 +94,9 @@ class VisionModel(ABC):
         """(H, W, 3) uint8 RGB -> ((C, H', W') float32 model input, meta for postprocess)."""
 
     @abstractmethod
-    def postprocess(self, output: Any, meta: Any, size: ImageSize) -> UserResult:
-        """One image's output -> the typed result of ``task`` in original image pixels."""
+    def postprocess(self, output: Any, meta: Any, size: ImageSize, options: RequestOptions) -> UserResult:
+        """One image's output -> the typed result of ``task`` in original image pixels.
+        ``options`` may be left out of an override's parameters."""
 
     # Helpers that build typed results.
 

@@ -10,8 +10,9 @@ import numpy as np
 class Runner(Protocol):
     """Runs one batch: float32 (N, 3, H, W), or a list of (3, H, W) for any-size models.
 
-    Returns the model's output as numpy arrays: one array, or the dicts and lists the model
-    returns (torchvision detectors: one dict per image).
+    Returns the model's output as numpy arrays: one array, or every output of a graph with
+    several (ONNX: a dict by output name, in the graph's order; torch: the tuple, dict or list
+    the module returns, as such; torchvision detectors: one dict per image).
     """
 
     backend: str

@@ -27,6 +27,9 @@ class OnnxRunner:
         # Spinning worker threads steal the cores that image decoding needs (measured: about
         # 1.7x throughput on 2 cores with it off).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Errors only: exported graphs make onnxruntime warn once per unused initializer
+        # (about a hundred lines a replica), which buries the service's own log.
+        options.log_severity_level = 3
         wanted: list[str | tuple[str, dict[str, str]]] = ["CPUExecutionProvider"]
         if device == "cuda":
             wanted.insert(0, "CUDAExecutionProvider")
@@ -47,16 +50,22 @@ class OnnxRunner:
         model_input = self._session.get_inputs()[0]
         self._input_name = model_input.name
         self.input_shape = model_input.shape
+        self.output_names = [output.name for output in self._session.get_outputs()]
         # Exported graphs often fix the batch dimension to 1: run those one item at a time.
         self._fixed_batch = model_input.shape[0] if isinstance(model_input.shape[0], int) else None
 
-    def run(self, batch: np.ndarray | list[np.ndarray]) -> np.ndarray:
-        if isinstance(batch, list):
-            batch = np.stack(batch)
+    def run(self, batch: np.ndarray | list[np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+        """The graph's output for a batch: its one output, or every output by name in the
+        graph's order (a dict) when it has several."""
+        outputs = self._run_all(np.stack(batch) if isinstance(batch, list) else batch)
+        if len(outputs) == 1:
+            return outputs[0]
+        return dict(zip(self.output_names, outputs, strict=True))
+
+    def _run_all(self, batch: np.ndarray) -> list[np.ndarray]:
         if self._fixed_batch is None or self._fixed_batch == len(batch):
-            output: np.ndarray = self._session.run(None, {self._input_name: batch})[0]
-            return output
+            return list(self._session.run(None, {self._input_name: batch}))
         if self._fixed_batch != 1:
             raise ValueError(f"model takes batches of exactly {self._fixed_batch}, got {len(batch)}")
-        outputs = [self._session.run(None, {self._input_name: item[None]})[0] for item in batch]
-        return np.concatenate(outputs, axis=0)
+        items = [self._session.run(None, {self._input_name: item[None]}) for item in batch]
+        return [np.concatenate([item[k] for item in items], axis=0) for k in range(len(self.output_names))]

@@ -21,7 +21,9 @@ def to_numpy(value: Any) -> Any:
         return (value.float() if value.is_floating_point() else value).numpy()
     if isinstance(value, dict):
         return {key: to_numpy(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, tuple):  # a module's several outputs
+        return tuple(to_numpy(item) for item in value)
+    if isinstance(value, list):  # one item an image (torchvision detectors)
         return [to_numpy(item) for item in value]
     return value
 
