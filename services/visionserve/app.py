@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, cast
 
 from ray import serve
@@ -15,6 +16,7 @@ from visionserve.config import LimitsConfig, ModelConfig, ReplicaConfig, Service
 from visionserve.deployments.explainer import ExplainerDeployment
 from visionserve.deployments.model import ModelDeployment
 from visionserve.deployments.pipeline import PipelineDeployment
+from visionserve.errors import ConfigError
 from visionserve.explain.support import supported_methods
 from visionserve.ingress.api import Ingress
 from visionserve.settings import Settings
@@ -45,6 +47,61 @@ def replica_options(cfg: ReplicaConfig) -> dict[str, Any]:
     else:
         options["autoscaling_config"] = cfg.autoscaling.model_dump(exclude_none=True)
     return options
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What one deployment asks of the cluster when the application starts."""
+
+    deployment: str
+    config_key: str
+    """Where the config sizes it (``models[NAME].deployment``)."""
+    replicas: int
+    num_cpus: float
+    num_gpus: float
+
+
+def starting_replicas(cfg: ReplicaConfig) -> int:
+    if cfg.autoscaling is None:
+        return cfg.num_replicas or 1
+    initial = cfg.autoscaling.initial_replicas
+    return cfg.autoscaling.min_replicas if initial is None else initial
+
+
+def reservations(config: ServiceConfig) -> list[Reservation]:
+    """Every deployment the application starts with, as ``build`` makes them."""
+    sized: list[tuple[str, str, ReplicaConfig]] = [("ingress", "ingress", config.ingress)]
+    sized += [
+        (f"model-{m.name}", f"models[{m.name}].deployment", m.deployment)
+        for m in config.models
+        if m.deployment.placement == "replica"
+    ]
+    sized += [
+        (f"pipeline-{p.name}", f"pipelines[{p.name}].deployment", p.deployment) for p in config.pipelines
+    ]
+    if config.explainer.enabled and explainable(config):
+        sized.append(("explainer", "explainer", config.explainer))
+    return [
+        Reservation(name, key, starting_replicas(cfg), cfg.num_cpus, cfg.num_gpus) for name, key, cfg in sized
+    ]
+
+
+def check_reservations_fit(config: ServiceConfig, cluster: dict[str, float]) -> None:
+    """Refuse (ConfigError) a config whose replicas cannot all be placed on the cluster's CPUs
+    and GPUs: Serve would wait for them for ever, the ingress perhaps among them."""
+    wanted = reservations(config)
+    for resource, field in (("CPU", "num_cpus"), ("GPU", "num_gpus")):
+        needed = sum(r.replicas * getattr(r, field) for r in wanted)
+        offered = float(cluster.get(resource, 0.0))
+        if needed <= offered + 1e-9:
+            continue
+        parts = [f"{r.deployment} {r.replicas} x {getattr(r, field):g}" for r in wanted if getattr(r, field)]
+        largest = max(wanted, key=lambda r: r.replicas * getattr(r, field))
+        raise ConfigError(
+            f"the deployments reserve {needed:g} {resource}s at start ({', '.join(parts)}) but the "
+            f"cluster has {offered:g}: lower {largest.config_key}.{field} (or its replicas) first, "
+            "or give the cluster more"
+        )
 
 
 def _deployment(cls: type) -> Deployment:

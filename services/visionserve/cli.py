@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 DEFAULT_CONFIG = "deploy/serve/local.yaml"
 DEFAULT_METRICS_PORT = 8080  # what deploy/prometheus/prometheus.yml scrapes
+# Model files download on a first start (a large model's take minutes): generous, not endless.
+DEFAULT_START_TIMEOUT_S = 900.0
 # How often the foreground service checks that its ingress still serves the ports it printed.
 PORT_CHECK_S = 5.0
 
@@ -25,9 +27,16 @@ def _serve(args: argparse.Namespace) -> int:
     from visionserve.local import start_local
 
     stop = threading.Event()
+    interrupted: list[int] = []  # the signal that interrupted the start, if one did
+    started = threading.Event()
 
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
+        if not started.is_set() and not interrupted:
+            # A start may wait for ever (a replica that cannot be placed, a model that hangs
+            # loading): the first signal interrupts it, and start_local stops Ray on its way out.
+            interrupted.append(signum)
+            raise KeyboardInterrupt
 
     def _handle_signals() -> None:
         signal.signal(signal.SIGINT, _on_signal)
@@ -35,8 +44,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     _handle_signals()
     try:
-        # Ray replaces the SIGTERM handler when it starts: ours go back on before deploying,
-        # so that a stop during start-up (the ingress answers before start-up returns) is clean.
+        # Ray replaces the SIGTERM handler when it starts: ours go back on before deploying.
         service = start_local(
             args.config,
             host=args.host,
@@ -45,10 +53,19 @@ def _serve(args: argparse.Namespace) -> int:
             grpc_port=args.grpc_port,
             metrics_port=args.metrics_port,
             on_ray_started=_handle_signals,
+            start_timeout_s=args.start_timeout or None,
         )
     except ConfigError as exc:
         print(f"visionserve: {exc}", file=sys.stderr)
         return 2
+    except (TimeoutError, RuntimeError) as exc:
+        print(f"visionserve: the service did not start: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        signum = interrupted[0] if interrupted else signal.SIGINT
+        print(f"visionserve: start interrupted ({signal.Signals(signum).name}); Ray stopped", file=sys.stderr)
+        return 128 + signum
+    started.set()
     print(f"VisionServe on {service.url}  (API docs {service.url}/docs; Ctrl-C stops)", flush=True)
     if service.grpc_port is not None:
         print(f"gRPC (protos/visionserve/v1) on {service.host}:{service.grpc_port}", flush=True)
@@ -122,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve.add_argument(
         "--no-dashboard", dest="dashboard", action="store_false", help="do not start Ray's dashboard"
+    )
+    serve.add_argument(
+        "--start-timeout",
+        type=float,
+        default=DEFAULT_START_TIMEOUT_S,
+        help="seconds the deployments may take to start before the service gives up, saying what "
+        f"each waits for (default {DEFAULT_START_TIMEOUT_S:g}; 0: no limit)",
     )
     args = parser.parse_args(arguments)
     return _serve(args)

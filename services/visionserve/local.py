@@ -15,10 +15,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -132,23 +133,62 @@ def deploy_app(
     name: str = APP_NAME,
     route_prefix: str = "/",
     settings: Settings | None = None,
+    timeout_s: float | None = None,
 ) -> int | None:
-    """Deploy (or update) one VisionServe application on the running Serve instance.
+    """Deploy (or update) one VisionServe application on the running Serve instance, and wait
+    until it runs (at most ``timeout_s``: then TimeoutError saying what each deployment waits for).
 
     Returns the port its ingress replica serves directly, or None when Ray's proxy serves it.
     """
-    from ray import serve
+    from ray.serve.api import _run
     from ray.serve.schema import LoggingConfig
 
     from visionserve.app import build
 
-    serve.run(
+    _run(
         build(config, settings),
         name=name,
         route_prefix=route_prefix,
         logging_config=LoggingConfig(enable_access_log=False),
+        _blocking=False,
     )
+    wait_running(name, timeout_s)
     return direct_port(name) if (settings or Settings.from_env()).direct_ingress else None
+
+
+def wait_running(name: str, timeout_s: float | None) -> None:
+    """Until application NAME runs; RuntimeError when it failed, TimeoutError past the time.
+    Sleeps in short steps, so that a signal handler that raises stops the wait at once."""
+    from ray import serve
+    from ray.serve.schema import ApplicationStatus
+
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    while True:
+        status = serve.status().applications.get(name)
+        if status is not None and status.status == ApplicationStatus.RUNNING:
+            return
+        if status is not None and status.status == ApplicationStatus.DEPLOY_FAILED:
+            raise RuntimeError(f"application {name} failed to deploy: {status.message}")
+        if deadline is not None and time.monotonic() > deadline:
+            deployments = {} if status is None else status.deployments
+            waiting = [
+                f"{deployment}: {state.message or _replicas(state.replica_states)}"
+                for deployment, state in deployments.items()
+                if state.status != "HEALTHY"
+            ]
+            raise TimeoutError(
+                f"application {name} was not running after {timeout_s:g}s; "
+                + ("; ".join(waiting) or "no deployment reported why")
+            )
+        time.sleep(0.25)
+
+
+def _replicas(states: Mapping[Any, int]) -> str:
+    """Serve's replica counts as words: "1 replica STARTING"."""
+    counted = [
+        f"{n} replica{'s' if n > 1 else ''} {getattr(state, 'value', state)}" for state, n in states.items()
+    ]
+    return ", ".join(counted) or "no replica yet"
 
 
 def direct_port(app_name: str, protocol: str = "HTTP", timeout_s: float = 30.0) -> int | None:
@@ -255,6 +295,7 @@ def start_local(
     grpc_port: int | None = None,
     metrics_port: int | None = None,
     on_ray_started: Callable[[], None] | None = None,
+    start_timeout_s: float | None = None,
 ) -> LocalService:
     """Start a local Ray (never joining another cluster) and deploy the service on it.
 
@@ -263,7 +304,9 @@ def start_local(
 
     ``on_ray_started`` runs once Ray is up and before the deployments start: ray.init installs
     its own SIGTERM handler (which aborts the process), so a caller that handles signals must
-    install its handlers again there.
+    install its handlers again there. Whatever stops the start (an exception, KeyboardInterrupt
+    from a signal handler, ``start_timeout_s`` passed) stops Ray with it: no process is left.
+    A config whose replicas cannot all fit the local cluster's CPUs and GPUs is a ConfigError.
     """
     file_grpc_port = None
     if isinstance(config, ServiceConfig):
@@ -313,6 +356,9 @@ def start_local(
     if on_ray_started is not None:
         on_ray_started()
     try:
+        from visionserve.app import check_reservations_fit
+
+        check_reservations_fit(service_config, ray.cluster_resources())  # type: ignore[no-untyped-call]
         grpc_options = None
         if proxy_grpc_port is not None:
             from ray.serve.config import gRPCOptions
@@ -323,12 +369,13 @@ def start_local(
             grpc_options=grpc_options,
             logging_config=LoggingConfig(enable_access_log=False),
         )
-        served_port = deploy_app(service_config, settings=settings)
+        served_port = deploy_app(service_config, settings=settings, timeout_s=start_timeout_s)
         served_grpc_port = proxy_grpc_port
         if grpc_options is not None and direct:
             served_grpc_port = direct_port(APP_NAME, protocol="gRPC") or proxy_grpc_port
     except BaseException:
-        serve.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
+        # Ray alone: stopping Serve first waits for replicas that may never have started (a
+        # constructor that hangs, a replica that cannot be placed); Ray's end ends them all.
         ray.shutdown()
         raise
     if direct and (served_port, served_grpc_port) != (port, grpc_port):

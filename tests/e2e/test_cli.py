@@ -13,6 +13,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -98,6 +99,112 @@ def test_bad_config_fails_fast_naming_the_key(tmp_path: Path) -> None:
     result = subprocess.run([*CLI, "serve", str(bad)], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert result.returncode == 2
     assert "applications.0.args.models.0.batching.max_batch_size" in result.stderr
+
+
+def _hanging_config(tmp_path: Path, **deployment: Any) -> Path:
+    """The default config serving only a user model whose loading never ends."""
+    document = yaml.safe_load(LOCAL_CONFIG.read_text())
+    args = document["applications"][0]["args"]
+    args["models"] = [
+        {
+            "name": "hangs",
+            "task": "classification",
+            "source": {
+                "kind": "python",
+                "class_path": "tests.fixtures.user_models:HangsWhileLoading",
+                "weights": "random",
+            },
+            "preprocess": {},
+            "runtime": {"backend": "torch", "threads": 1},
+            "deployment": {"num_replicas": 1, "num_cpus": 0.25, **deployment},
+        }
+    ]
+    args["pipelines"] = []
+    args["explainer"]["enabled"] = False
+    path = tmp_path / "hangs.yaml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def _serve_in_background(config: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    log = tmp_path / "serve.log"
+    ports = ["--port", str(free_port()), "--grpc-port", str(free_port()), "--metrics-port", "0"]
+    environment = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+        "VISIONSERVE_TEST_HANG_MARKER": str(tmp_path / "loading"),
+    }
+    process = subprocess.Popen(
+        [*CLI, "serve", str(config), *ports, "--no-dashboard", *extra],
+        cwd=ROOT,
+        env=environment,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process, log
+
+
+def _finish(process: subprocess.Popen[bytes], timeout_s: float) -> int:
+    try:
+        return process.wait(timeout=timeout_s)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _assert_no_process_left(process: subprocess.Popen[bytes]) -> None:
+    time.sleep(2)  # Ray's workers get a moment to exit after the driver disconnects
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of its group (Ray's among them) is left
+
+
+def test_sigterm_stops_a_start_that_hangs_within_30s_and_leaves_no_process(tmp_path: Path) -> None:
+    process, log = _serve_in_background(_hanging_config(tmp_path), tmp_path)
+    try:
+        deadline = time.monotonic() + 180
+        while not (tmp_path / "loading").exists():  # the model's replica is inside its build()
+            assert process.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, "the model never began to load: " + log.read_text()[-3000:]
+            time.sleep(0.5)
+        time.sleep(2)
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        took = time.monotonic() - sent
+    finally:
+        _finish(process, 0)
+    assert code == 128 + signal.SIGTERM, log.read_text()[-3000:]
+    assert took < 30
+    assert "start interrupted (SIGTERM)" in log.read_text()
+    _assert_no_process_left(process)
+
+
+def test_a_start_that_cannot_finish_times_out_saying_what_it_waits_for(tmp_path: Path) -> None:
+    process, log = _serve_in_background(_hanging_config(tmp_path), tmp_path, "--start-timeout", "20")
+    code = _finish(process, 180)
+    output = log.read_text()
+    assert code == 1, output[-3000:]
+    assert "the service did not start: application visionserve was not running after 20s" in output
+    assert "model-hangs" in output  # the deployment that holds the start up, with Serve's reason
+    _assert_no_process_left(process)
+
+
+def test_reservations_that_cannot_fit_the_machine_are_refused_with_the_sums(tmp_path: Path) -> None:
+    config = _hanging_config(tmp_path, num_cpus=64)
+    result = subprocess.run(
+        [*CLI, "serve", str(config), "--port", str(free_port()), "--no-dashboard", "--metrics-port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        start_new_session=True,
+    )
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "the deployments reserve" in result.stderr
+    assert "model-hangs 1 x 64" in result.stderr
+    assert "lower models[hangs].deployment.num_cpus" in result.stderr
 
 
 def _cli(service: str, *args: str) -> subprocess.CompletedProcess[str]:
