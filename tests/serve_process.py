@@ -118,7 +118,7 @@ class ServeProcess:
 
 def start_serve(config: ServiceConfig, folder: Path, timeout_s: float = 240) -> ServeProcess:
     """`visionserve serve` of CONFIG (the default file's ports and options) on free ports,
-    in a process group of its own; returns once /readyz answers 200."""
+    in a process group of its own; returns once it has started and /readyz answers 200."""
     document = yaml.safe_load(LOCAL_CONFIG.read_text())
     document["applications"][0]["args"] = config.model_dump(mode="json")
     config_file = folder / "serve.yaml"
@@ -138,7 +138,9 @@ def start_serve(config: ServiceConfig, folder: Path, timeout_s: float = 240) -> 
         process, log, ports["--port"], ports["--grpc-port"], ports["--metrics-port"], log_file
     )
     deadline = time.monotonic() + timeout_s
-    while not served.http_ready():
+    # Started means the command says so: /readyz answers as soon as the ingress replica is up,
+    # a moment before Serve counts the application as running and the command returns.
+    while not (served.http_ready() and "VisionServe on http" in served.output()):
         if process.poll() is not None or time.monotonic() > deadline:
             served.stop()
             raise RuntimeError(f"visionserve serve did not start:\n{served.output()[-3000:]}")
