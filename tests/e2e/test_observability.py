@@ -3,7 +3,7 @@
 The traffic goes to an application of its own ("observed") on the session's Serve, so that
 its counts are exactly what this module sent: a classifier that refuses load early
 (``max_queued_requests: 1``), an autoscaled detector, the segmenter and the explainer.
-Prometheus loads the shipped config and rules, with 1 s intervals.
+Prometheus loads the shipped config and rules, scraping every 3 s and evaluating every second.
 """
 
 from __future__ import annotations
@@ -110,7 +110,9 @@ def prometheus(local_service: LocalService, tmp_path_factory: pytest.TempPathFac
     assert local_service.metrics_port is not None
     folder = tmp_path_factory.mktemp("prometheus")
     config = yaml.safe_load((PROMETHEUS_DIR / "prometheus.yml").read_text())
-    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    # Ray's metrics endpoint can take over a second to answer on a busy 2-core machine, and a
+    # scrape that times out marks every series stale at once: a timeout with room to spare.
+    config["global"].update(scrape_interval="3s", scrape_timeout="3s", evaluation_interval="1s")
     config["rule_files"] = [str(PROMETHEUS_DIR / f) for f in config["rule_files"]]
     (job,) = config["scrape_configs"]
     job["static_configs"] = [{"targets": [f"127.0.0.1:{local_service.metrics_port}"]}]
@@ -237,7 +239,19 @@ def _wait_for(
         if got == expected or time.monotonic() > deadline:
             break
         time.sleep(1)
-    assert got == expected, f"{expr}\n got      {sorted(got.items())}\n expected {sorted(expected.items())}"
+    assert got == expected, (
+        f"{expr}\n got      {sorted(got.items())}\n expected {sorted(expected.items())}\n"
+        f" scrapes  {_scrape_health(prometheus)}"
+    )
+
+
+def _scrape_health(prometheus: str) -> list[dict[str, Any]]:
+    """How Prometheus's last scrapes went: a failed scrape marks every series stale at once."""
+    targets = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+    return [
+        {k: t.get(k) for k in ("scrapeUrl", "health", "lastError", "lastScrapeDuration", "scrapeTimeout")}
+        for t in targets
+    ]
 
 
 def _comparisons_as_bool(expr: str) -> str:

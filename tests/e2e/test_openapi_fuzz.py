@@ -7,6 +7,7 @@ loader does not run on this pytest); a failure names the operation and the reque
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -16,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
 
 pytestmark = pytest.mark.e2e
 
@@ -26,6 +26,30 @@ HOSTILE_EXAMPLES_PER_OPERATION = 15
 # numbers past float64 (NaN and infinities: tests/e2e/test_hostile.py, as JSON cannot carry them);
 # each hostile case puts one in a valid request.
 HOSTILE_VALUES: list[Any] = ["a\x00b", "\x00", "x" * 5000, 1e308, -1e308, 10**30, -(10**30)]
+# Past the service's own explain_timeout_s (300 s): a slow answer on a busy machine is the
+# service's to give (504), never the client's timeout.
+CLIENT_TIMEOUT_S = 330
+SHED_RETRIES = 3
+
+
+def _answer(case: schemathesis.Case) -> Any:
+    """The case's response, asked again after Retry-After while the service sheds load (503
+    ``overloaded``: an earlier case's explanation still running), as its clients are told to."""
+    for _ in range(SHED_RETRIES):
+        response = case.call(timeout=CLIENT_TIMEOUT_S)
+        if response.status_code != 503 or "overloaded" not in response.text:
+            return response
+        time.sleep(float(response.headers.get("retry-after", "1")))
+    return response
+
+
+def _check(response: Any) -> None:
+    assert response.status_code < 500, (
+        response.request.method,
+        response.request.url[:200],
+        response.status_code,
+        response.text[:300],
+    )
 
 
 def _poisoned(case: schemathesis.Case, value: Any, index: int) -> schemathesis.Case:
@@ -36,6 +60,14 @@ def _poisoned(case: schemathesis.Case, value: Any, index: int) -> schemathesis.C
             part[key] = value
             return case
     return case
+
+
+def _described(exc: BaseException) -> str:
+    """The failure and, for a group (Hypothesis's flaky failures are one), each failure inside it."""
+    parts = [f"{type(exc).__name__}: {exc}"]
+    for inner in getattr(exc, "exceptions", ()):
+        parts.append("  caused by " + _described(inner).replace("\n", "\n  "))
+    return "\n".join(parts)
 
 
 def test_no_generated_request_is_answered_with_a_5xx(service: str) -> None:
@@ -55,7 +87,8 @@ def test_no_generated_request_is_answered_with_a_5xx(service: str) -> None:
             database=None,
         )
         def check(case: schemathesis.Case) -> None:
-            response = case.call_and_validate(checks=[not_a_server_error], timeout=60)
+            response = _answer(case)
+            _check(response)
             statuses[response.status_code] += 1
 
         try:
@@ -63,7 +96,7 @@ def test_no_generated_request_is_answered_with_a_5xx(service: str) -> None:
         except Unsatisfiable:  # nothing to break: no body, no typed parameter
             assert mode == GenerationMode.NEGATIVE
         except Exception as exc:  # collect every operation's failure, then report them all
-            failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {exc}")
+            failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}): {_described(exc)}")
     for operation in operations:
 
         @given(
@@ -78,14 +111,16 @@ def test_no_generated_request_is_answered_with_a_5xx(service: str) -> None:
             database=None,
         )
         def hostile(case: schemathesis.Case, value: Any, index: int) -> None:
-            response = _poisoned(case, value, index).call(timeout=60)
-            assert response.status_code < 500, (response.status_code, response.text[:300])
+            response = _answer(_poisoned(case, value, index))
+            _check(response)
             statuses[response.status_code] += 1
 
         try:
             hostile()
         except Exception as exc:
-            failures.append(f"{operation.method.upper()} {operation.path} (hostile values): {exc}")
+            failures.append(
+                f"{operation.method.upper()} {operation.path} (hostile values): {_described(exc)}"
+            )
     assert not failures, "\n\n".join(failures)
     # Both valid and invalid requests were made: some served, most refused with a 4xx.
     assert statuses[200] > 0, statuses
