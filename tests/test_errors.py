@@ -30,6 +30,7 @@ def test_every_caller_error_is_4xx_and_codes_are_unique() -> None:
             errors.Overloaded,
             errors.Timeout,
             errors.AuditUnavailable,  # the service cannot record predictions: its fault, not the caller's
+            errors.ModelError,  # a user model's own code failed: its owner's fault
         )
     ]
     assert all(400 <= c.status < 500 for c in callers)

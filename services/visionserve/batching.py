@@ -34,13 +34,14 @@ class BatchStats:
 class Batcher(Generic[In, Out]):
     def __init__(
         self,
-        run: Callable[[list[In]], Awaitable[Sequence[Out]]],
+        run: Callable[[list[In]], Awaitable[Sequence[Out | BaseException]]],
         *,
         max_batch_size: int,
         wait_s: float,
         on_batch: Callable[[int, list[float]], None] | None = None,
     ) -> None:
-        """``on_batch(size, queue_waits_s)`` is told of each batch as it starts."""
+        """``run`` gives each item's result, or the exception of an item that failed alone.
+        ``on_batch(size, queue_waits_s)`` is told of each batch as it starts."""
         self._run = run
         self._max = max_batch_size
         self._wait_s = wait_s
@@ -124,7 +125,11 @@ class Batcher(Generic[In, Out]):
                         future.set_exception(exc)
                 continue
             for (_, future, _), result in zip(batch, results, strict=True):
-                if not future.done():
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):  # this item's own failure, not the batch's
+                    future.set_exception(result)
+                else:
                     future.set_result(result)
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from visionserve.config import ModelConfig
-from visionserve.errors import InvalidImage, Unprocessable
+from visionserve.errors import InvalidImage, ServiceError, Unprocessable
 from visionserve.imaging import DecodedImage, decode
 from visionserve.registry import load_model, load_user_class, read_label_spec, resolve_labels
 from visionserve.tasks import ClipTask, Prepared, Task, task_for
@@ -106,14 +106,25 @@ class ModelEngine:
 
     def infer(self, items: Sequence[Prepared], params: Sequence[Any]) -> list[BaseModel]:
         """Run prepared images as one batch; each keeps its own request's parameters."""
-        return self.infer_timed(items, params)[0]
+        results = self.infer_timed(items, params)[0]
+        for result in results:
+            if isinstance(result, ServiceError):
+                raise result
+        return results  # type: ignore[return-value]
 
     def infer_timed(
         self, items: Sequence[Prepared], params: Sequence[Any]
-    ) -> tuple[list[BaseModel], float, float]:
-        """``infer``, with the seconds the model ran (collate included) and postprocessing took."""
+    ) -> tuple[list[BaseModel | ServiceError], float, float]:
+        """``infer``, with the seconds the model ran (collate included) and postprocessing took.
+        An image whose postprocessing refuses it (a ServiceError: a user's decoder that raised)
+        has that error in its place: the batch's other images keep their results."""
         started = time.perf_counter()
         outputs = self.task.split(self.runner.run(self.task.collate(items)), len(items))
         ran = time.perf_counter()
-        results = [self.task.postprocess(outputs[i], items[i], params[i]) for i in range(len(items))]
+        results: list[BaseModel | ServiceError] = []
+        for i in range(len(items)):
+            try:
+                results.append(self.task.postprocess(outputs[i], items[i], params[i]))
+            except ServiceError as exc:
+                results.append(exc)
         return results, ran - started, time.perf_counter() - ran

@@ -29,7 +29,8 @@ pydantic are turned into these in one place, ``visionserve.ingress.errors``.
     ├── AuditUnavailable             503 audit_unavailable (audit fail-closed, store failing)
     ├── BodyTimeout                  408 body_timeout (the body did not arrive in time)
     ├── Cancelled                    499 cancelled (the caller went away)
-    └── Timeout                      504 timeout
+    ├── Timeout                      504 timeout
+    └── ModelError                   500 model_error (a user model's own code raised)
     ConfigError                      not an HTTP error: a bad config stops start-up
 
 Every exception takes only its message in ``__init__`` so that it pickles unchanged across a
@@ -193,6 +194,13 @@ class Cancelled(ServiceError):
 
 class Timeout(ServiceError):
     status, code = 504, "timeout"
+
+
+class ModelError(ServiceError):
+    """A user model's preprocess or postprocess raised: a fault of the model's code on this
+    input, named so that its owner can find it (the service's own bugs are 500 internal)."""
+
+    status, code = 500, "model_error"
 
 
 def find_service_error(exc: BaseException) -> ServiceError | None:

@@ -211,7 +211,7 @@ class ModelDeployment:
         matrix = await loop.run_in_executor(self._infer_pool, engine.encode_texts, texts)
         return list(matrix)
 
-    async def _infer_batch(self, requests: list[tuple[Prepared, Any]]) -> list[BaseModel]:
+    async def _infer_batch(self, requests: list[tuple[Prepared, Any]]) -> list[BaseModel | ServiceError]:
         engine = self._ready_engine()
         items = [item for item, _ in requests]
         params = [p for _, p in requests]
@@ -221,5 +221,5 @@ class ModelDeployment:
         )
         self._metrics.ran(inference_s, postprocess_s)
         self._queue_budget.observe(len(items), inference_s + postprocess_s)
-        self._metrics.results(results)
+        self._metrics.results([r for r in results if isinstance(r, BaseModel)])
         return results

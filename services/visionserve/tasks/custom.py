@@ -12,6 +12,7 @@ from torchvision.ops import batched_nms
 
 from visionserve.config import ModelConfig
 from visionserve.custom import RequestOptions, UserResult, VisionModel
+from visionserve.errors import ModelError, ServiceError
 from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import Prepared, Task
 from visionserve.tasks.classification import parse_top_k
@@ -55,11 +56,19 @@ class UserModelTask(Task[UserParams, Any]):
             return UserParams(top_k=None, detect=parse_detect_params(raw, self.cfg))
         return UserParams(top_k=None, detect=None)
 
+    def _failed(self, hook: str, exc: Exception) -> ModelError:
+        return ModelError(f"{type(self.user).__name__}.{hook} raised {type(exc).__name__}: {exc}")
+
     def preprocess(self, image: DecodedImage) -> Prepared:
-        tensor, meta = self.user.preprocess(image.pixels)
+        try:
+            tensor, meta = self.user.preprocess(image.pixels)
+        except ServiceError:
+            raise
+        except Exception as exc:  # the user's code: its fault named, not the service's 500
+            raise self._failed("preprocess", exc) from exc
         tensor = np.ascontiguousarray(tensor, dtype=np.float32)
         if tensor.ndim != 3:
-            raise ValueError(
+            raise ModelError(
                 f"{type(self.user).__name__}.preprocess must return (C, H, W), got {tensor.shape}"
             )
         return Prepared(tensor, image.width, image.height, 1.0, meta)
@@ -88,13 +97,18 @@ class UserModelTask(Task[UserParams, Any]):
 
     def postprocess(self, output: Any, item: Prepared, params: UserParams) -> UserResult:
         size = ImageSize(width=item.width, height=item.height)
-        if self._takes_options:
-            result = self.user.postprocess(output, item.meta, size, self.options(params))
-        else:
-            result = self.user.postprocess(output, item.meta, size)  # type: ignore[call-arg]
+        try:
+            if self._takes_options:
+                result = self.user.postprocess(output, item.meta, size, self.options(params))
+            else:
+                result = self.user.postprocess(output, item.meta, size)  # type: ignore[call-arg]
+        except ServiceError:
+            raise
+        except Exception as exc:
+            raise self._failed("postprocess", exc) from exc
         expected = _RESULT_FOR_TASK[self.cfg.task]
         if not isinstance(result, expected):
-            raise TypeError(
+            raise ModelError(
                 f"{type(self.user).__name__}.postprocess returned {type(result).__name__}, "
                 f"a {self.cfg.task} model must return {expected[0].__name__}"
             )
