@@ -173,11 +173,7 @@ def _with_data_paths(config: ServiceConfig, settings: Settings) -> ServiceConfig
 def explainable(config: ServiceConfig) -> list[ModelConfig]:
     """The models the explanation deployment loads."""
     wanted = config.explainer.models
-    return [
-        m
-        for m in config.models
-        if (wanted is None or m.name in wanted) and supported_methods(m.task, m.torch_model, m.source.head)
-    ]
+    return [m for m in config.models if (wanted is None or m.name in wanted) and supported_methods(m)]
 
 
 def _explainer(

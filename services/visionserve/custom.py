@@ -39,6 +39,13 @@ or list the module returns (torch). ``options`` (``RequestOptions``, optional: a
 what ``postprocess`` returns: ``top_k`` to a classification; ``score_threshold``, then
 non-maximum suppression per class at ``iou_threshold``, then ``max_detections`` (best first) to
 detections and instances. A decoder may use them to do less work; it need not apply them.
+
+Explanations: occlusion and RISE (D-RISE for a box) run any model through ``preprocess``'s
+input, the runner and ``postprocess``, reading scores from the typed results. A torch model
+also gets the gradient and CAM methods: a classifier's or semantic segmenter's module must
+return logits, (N, classes) or (N, classes, h, w), first if it returns several outputs; a
+detector's class implements ``box_scores`` (and the config sets ``explain.gradients: true``).
+Maps are drawn over the original image as if ``preprocess`` had resized all of it.
 """
 
 from __future__ import annotations
@@ -97,6 +104,14 @@ class VisionModel(ABC):
     def postprocess(self, output: Any, meta: Any, size: ImageSize, options: RequestOptions) -> UserResult:
         """One image's output -> the typed result of ``task`` in original image pixels.
         ``options`` may be left out of an override's parameters."""
+
+    def box_scores(self, output: Any, label: int, box: torch.Tensor, meta: Any) -> torch.Tensor:
+        """Gradient explanations of a detector (``explain.gradients: true``): the module's raw
+        output for a batch -> (N,) scores, differentiable, of how strongly each item still finds
+        ``box`` ([x1, y1, x2, y2] in the original image's pixels; ``meta`` is what
+        ``preprocess`` returned, to map it onto the input) of class ``label``. D-RISE's
+        similarity, the best IoU + score among that class's candidates, is a good choice."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement box_scores")
 
     # Helpers that build typed results.
 

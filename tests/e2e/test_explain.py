@@ -159,6 +159,54 @@ def test_segmentation_clip_and_user_models_are_explained(zoo: str) -> None:
     }
 
 
+def _red_and_blue_png() -> bytes:
+    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+    pixels[:, :32, 0] = 255  # left half red, right half blue
+    pixels[:, 32:, 2] = 255
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()
+
+
+def test_a_user_detector_with_two_outputs_detects_and_is_explained(zoo: str) -> None:
+    """tests/fixtures/user_models.py's ColourCellDetector, served from config alone: two heads
+    decoded by its own code, the request's iou_threshold applied, a box explained by
+    occlusion and D-RISE through its results and by saliency through its box_scores."""
+    files = [("images", ("cells.png", _red_and_blue_png()))]
+    found = {}
+    for iou in (0.5, 0.8):
+        response = httpx.post(
+            f"{zoo}/v1/detect", files=files, data={"model": "cells", "iou_threshold": str(iou)}, timeout=60
+        )
+        assert response.status_code == 200, response.text
+        found[iou] = response.json()["results"][0]["detections"]
+    # 16 cells each proposed twice; the grown twin (IoU 0.64) survives NMS at 0.8 only.
+    assert (len(found[0.5]), len(found[0.8])) == (16, 32)
+    methods = httpx.get(f"{zoo}/v1/models/cells", timeout=30).json()["explain_methods"]
+    assert {"occlusion", "rise", "saliency", "gradcam"} <= set(methods)
+    data = {
+        "model": "cells",
+        "methods": ["occlusion", "rise", "saliency"],
+        "target_box_index": "3",
+        "patch": "8",
+        "stride": "8",
+        "masks": "256",
+        "grid": "4",
+    }
+    response = httpx.post(f"{zoo}/v1/explain", files=files, data=data, timeout=300)
+    assert response.status_code == 200, response.text
+    result = ExplainResponse.model_validate_json(response.content).results[0]
+    assert result.target.box == tuple(found[0.5][3]["box"])
+    assert result.target.score == pytest.approx(2.0)  # IoU 1 with itself + score 1
+    x1, y1, x2, y2 = (int(v) for v in result.target.box)
+    for explanation in result.explanations:
+        values = _raw(explanation.raw)
+        inside = np.zeros(values.shape, dtype=bool)
+        inside[y1:y2, x1:x2] = True
+        # Only the box's cell decides whether the box is found again.
+        assert values[inside].mean() > values[~inside].mean() + 0.1 * abs(values).max(), explanation.method
+
+
 def test_a_zero_shot_label_is_explained_through_the_same_prompts(zoo: str) -> None:
     files = [("images", ("c.png", image_bytes("chelsea.png")))]
     labels = {"labels": ["a tabby cat", "a rocket"]}

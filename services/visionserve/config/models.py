@@ -97,6 +97,23 @@ class TaskDefaults(StrictModel):
     max_detections: int = Field(default=100, ge=1, le=1000)
 
 
+class ModelExplainConfig(StrictModel):
+    """How the explanation deployment explains this model (what it offers: GET /v1/models)."""
+
+    layer: str | None = Field(
+        default=None,
+        description="The layer gradient and CAM methods explain at (a module name, or NAME.input); "
+        "default: found in the model (the input of its last global pool, else its last convolution).",
+    )
+    gradients: bool | None = Field(
+        default=None,
+        description="A user's torch model: offer the gradient and CAM methods. Default: yes for "
+        "classifiers and semantic segmenters (the module returns logits), no for detectors and "
+        "instance segmenters, whose class must then implement box_scores. Occlusion and RISE "
+        "(D-RISE on boxes) work for every model through its results.",
+    )
+
+
 class ModelConfig(StrictModel):
     name: str = Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
     task: TaskName
@@ -109,6 +126,7 @@ class ModelConfig(StrictModel):
     label_sets: dict[str, LabelsSpec] = Field(
         default_factory=dict, description="CLIP: named label sets that zero-shot requests can use."
     )
+    explain: ModelExplainConfig = ModelExplainConfig()
 
     @property
     def torch_model(self) -> bool:
@@ -138,6 +156,8 @@ class ModelConfig(StrictModel):
             raise ValueError(f"{self.task} needs preprocess.resize (shorter side before crop)")
         if self.label_sets and self.task != "clip":
             raise ValueError("label_sets only apply to clip models")
+        if self.explain.gradients is not None and not (self.source.head == "custom" and self.torch_model):
+            raise ValueError("explain.gradients applies to a user's torch model (source.kind: python)")
         return self
 
 

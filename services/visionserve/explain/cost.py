@@ -17,8 +17,10 @@ from visionserve.explain.options import Options, options_from
 GRADIENT = 2
 
 
-def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: int) -> int:
-    """Passes the methods take on a square input of ``input_side`` pixels (an upper bound)."""
+def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: int | None) -> int:
+    """Passes the methods take on a square input of ``input_side`` pixels (an upper bound).
+    ``input_side`` None: not known before preprocessing (a user's model), occlusion counted
+    as one window here and priced by the explainer once the input exists."""
     options = options_from(Options, raw)
     total = 0
     for method in dict.fromkeys(methods):
@@ -27,7 +29,8 @@ def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: i
         elif method == "smoothgrad":
             total += GRADIENT * options.samples
         elif method == "occlusion":
-            per_side = max(0, (input_side - options.patch) // max(options.stride, 1) + 1)
+            side = options.patch if input_side is None else input_side
+            per_side = max(0, (side - options.patch) // max(options.stride, 1) + 1)
             total += per_side * per_side + 1
         elif method == "rise":
             total += options.masks + 1

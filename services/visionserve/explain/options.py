@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from visionserve.errors import Unprocessable
 from visionserve.explain.progress import NO_PROGRESS, Progress
+from visionserve_client.types import ExplainMethod
 
 OptionsT = TypeVar("OptionsT")
 
@@ -49,3 +50,32 @@ def class_index(label: str | None, index: int | None, labels: list[str]) -> int 
     if index is not None and not 0 <= index < len(labels):
         raise Unprocessable(f"target_class {index} is out of range: this model has {len(labels)} classes")
     return None if index is None else int(index)
+
+
+@dataclass(frozen=True)
+class ExplainParams:
+    methods: tuple[ExplainMethod, ...]
+    options: Options
+    target_class: int | None = None
+    target_label: str | None = None
+    target_text: str | None = None
+    target_box_index: int | None = None
+    target_box: tuple[float, float, float, float] | None = None
+    layer: str | None = None
+    fidelity: bool = False
+    overlay: bool = False
+
+
+def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
+    return ExplainParams(
+        methods=tuple(dict.fromkeys(raw["methods"])),
+        options=options_from(Options, raw),
+        target_class=raw.get("target_class"),
+        target_label=raw.get("target_label"),
+        target_text=raw.get("target_text"),
+        target_box_index=raw.get("target_box_index"),
+        target_box=tuple(raw["target_box"]) if raw.get("target_box") else None,
+        layer=raw.get("layer"),
+        fidelity=bool(raw.get("fidelity")),
+        overlay=bool(raw.get("overlay")),
+    )

@@ -11,23 +11,33 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import torch
 
+from visionserve.custom import VisionModel
 from visionserve.engine import ModelEngine
 from visionserve.errors import ExplanationTooCostly, Unprocessable
 from visionserve.explain import views
 from visionserve.explain.cost import GRADIENT, forward_passes
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
-from visionserve.explain.methods import METHODS, CamExplainer, Options, Recorded
-from visionserve.explain.options import class_index, options_from
+from visionserve.explain.methods import METHODS, CamExplainer, Recorded
+from visionserve.explain.options import ExplainParams, class_index, parse_explain_params
 from visionserve.explain.progress import NO_PROGRESS, Progress
-from visionserve.explain.support import supported_methods
-from visionserve.explain.targets import BoxScore, ClassLogit, Cosine, SegmentationClass, Target, YoloxBoxScore
+from visionserve.explain.support import explained_through_results, supported_methods, user_gradients
+from visionserve.explain.targets import (
+    BoxScore,
+    ClassLogit,
+    Cosine,
+    SegmentationClass,
+    Target,
+    YoloxBoxScore,
+    first_tensor,
+)
+from visionserve.explain.typed import TypedForward, result_target
 from visionserve.imaging import DecodedImage, decode, displayed_pixels
 from visionserve.runtime.torch_runner import TorchRunner
 from visionserve.tasks import Prepared
@@ -42,35 +52,6 @@ from visionserve_client.types import (
 )
 
 
-@dataclass(frozen=True)
-class ExplainParams:
-    methods: tuple[ExplainMethod, ...]
-    options: Options
-    target_class: int | None = None
-    target_label: str | None = None
-    target_text: str | None = None
-    target_box_index: int | None = None
-    target_box: tuple[float, float, float, float] | None = None
-    layer: str | None = None
-    fidelity: bool = False
-    overlay: bool = False
-
-
-def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
-    return ExplainParams(
-        methods=tuple(dict.fromkeys(raw["methods"])),
-        options=options_from(Options, raw),
-        target_class=raw.get("target_class"),
-        target_label=raw.get("target_label"),
-        target_text=raw.get("target_text"),
-        target_box_index=raw.get("target_box_index"),
-        target_box=tuple(raw["target_box"]) if raw.get("target_box") else None,
-        layer=raw.get("layer"),
-        fidelity=bool(raw.get("fidelity")),
-        overlay=bool(raw.get("overlay")),
-    )
-
-
 class ExplainableModel:
     def __init__(self, engine: ModelEngine) -> None:
         self.engine = engine
@@ -79,10 +60,48 @@ class ExplainableModel:
         self.module: torch.nn.Module | None = runner.module if isinstance(runner, TorchRunner) else None
         if isinstance(runner, TorchRunner):
             runner.host_boundary()  # the methods hand the module CPU float32 tensors
-        self.methods = supported_methods(cfg.task, self.module is not None, cfg.source.head)
-        self.layer = default_layer(self.module) if self.module is not None else None
+        self.methods = supported_methods(cfg)
+        self.through_results = explained_through_results(cfg)
+        """Occlusion and RISE read typed results (a user's model, an instance segmenter)."""
+        self.user_gradients = user_gradients(cfg)
+        self.gradients = any(METHODS[m].needs_gradients for m in self.methods)
+        self.layer: str | None = None
+        """Where gradient and CAM methods (and the understanding views) look by default."""
+        if self.module is not None:
+            try:
+                self.layer = cfg.explain.layer or default_layer(self.module)
+                find_layer(self.module, self.layer)
+            except Unprocessable:
+                if self.gradients or cfg.explain.layer:  # a layer they need, or one named wrongly
+                    raise
+        if self.user_gradients:
+            self._check_user_module()
         self.lock = threading.Lock()
         """Held by whatever runs the module with hooks: one explanation or view at a time."""
+
+    def _check_user_module(self) -> None:
+        """Refuse at load a user's torch model whose raw output gradient methods cannot read."""
+        assert self.module is not None
+        task, name = self.engine.cfg.task, self.engine.cfg.name
+        user = self.engine.task.user  # type: ignore[attr-defined]
+        if task in ("detection", "instance_segmentation"):
+            if type(user).box_scores is VisionModel.box_scores:
+                raise TypeError(
+                    f"explain.gradients of {name} needs {type(user).__name__}.box_scores (or set it false)"
+                )
+            return
+        gray = DecodedImage(pixels=np.full((64, 64, 3), 128, dtype=np.uint8), format="PNG")
+        with torch.no_grad():
+            x = torch.from_numpy(self.engine.task.preprocess(gray).tensor)[None]
+            logits = first_tensor(self.module(x))
+        classes = len(self.engine.labels)
+        ndim = 2 if task == "classification" else 4
+        if logits.ndim != ndim or logits.shape[1] != classes:
+            raise TypeError(
+                f"gradient explanations of {name} read its module's (first) output as logits of "
+                f"{classes} classes, {'(N, C)' if ndim == 2 else '(N, C, h, w)'}; it returns "
+                f"{tuple(logits.shape)}: set explain.gradients: false for occlusion and RISE only"
+            )
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.module is not None:
@@ -190,8 +209,10 @@ class ExplainableModel:
                     f"it offers: {offered}"
                 )
         if params.layer is not None:
-            if self.module is None:
-                raise Unprocessable("layer applies only to torch models")
+            if self.module is None or not self.gradients:
+                raise Unprocessable(
+                    f"layer applies to gradient and CAM methods, which {self.engine.cfg.name} does not offer"
+                )
             find_layer(self.module, params.layer)
 
     def explain(
@@ -218,21 +239,27 @@ class ExplainableModel:
         for method in params.methods:
             METHODS[method].check(int(x.shape[2]), int(x.shape[3]), params.options)
         with self.lock:
-            target, described = self._target(x, item, params)
+            forward: Any = self.forward
+            if self.through_results:
+                forward = TypedForward(self.engine, item)
+                module = self.module if self.user_gradients else None
+                target, described = result_target(self.engine, forward, x, params, module)
+            else:
+                target, described = self._target(x, item, params)
             recorded: dict[str, Recorded] = {}  # CAM methods on one layer share one pass
-            if max_passes is not None and "scorecam" in params.methods:
-                self._check_scorecam_cost(x, target, params, raw_params, recorded, max_passes)
+            if max_passes is not None:
+                self._check_cost(x, target, params, raw_params, recorded, max_passes)
             explanations = []
             for method in params.methods:
                 progress.begin(method)
-                explanations.append(self._run(method, x, target, params, image, item, recorded))
+                explanations.append(self._run(method, x, target, params, image, item, recorded, forward))
         return ExplainResult(
             image=ImageSize(width=image.width, height=image.height),
             target=described,
             explanations=explanations,
         )
 
-    def _check_scorecam_cost(
+    def _check_cost(
         self,
         x: torch.Tensor,
         target: Target,
@@ -241,13 +268,25 @@ class ExplainableModel:
         recorded: dict[str, Recorded],
         max_passes: int,
     ) -> None:
+        """The cost on this input as preprocessed (a user model's size is known only now; the
+        ingress counted its occlusion windows as one), Score-CAM's channels included."""
+        others = [m for m in params.methods if m != "scorecam"]
+        passes = forward_passes(others, raw_params, max(int(x.shape[2]), int(x.shape[3])))
+        if "scorecam" not in params.methods:
+            if passes > max_passes:
+                raise ExplanationTooCostly(
+                    f"this explanation takes about {passes} forward passes of {self.engine.cfg.name} "
+                    f"on its {int(x.shape[3])}x{int(x.shape[2])} input, over the limit of {max_passes} "
+                    "(limits.max_explanation_passes): fewer steps, samples or masks, or a larger "
+                    "occlusion stride"
+                )
+            return
         layer = params.layer or str(self.layer)
         scorecam = METHODS["scorecam"]
         assert isinstance(scorecam, CamExplainer)
         recorded[layer] = scorecam.activations_and_gradients(self.module, x, target, layer)
         channels = int(recorded[layer][0].shape[1])
-        others = [m for m in params.methods if m != "scorecam"]
-        passes = forward_passes(others, raw_params, int(x.shape[-1])) + channels + GRADIENT
+        passes += channels + GRADIENT
         if passes > max_passes:
             raise ExplanationTooCostly(
                 f"this explanation takes about {passes} forward passes of {self.engine.cfg.name} "
@@ -265,10 +304,13 @@ class ExplainableModel:
         image: DecodedImage,
         item: Prepared,
         recorded: dict[str, Recorded],
+        forward: Any,
     ) -> MethodExplanation:
+        """``forward``: what perturbation methods and fidelity run (the raw output, or the typed
+        results of ``TypedForward``)."""
         started = time.perf_counter()
         explainer = METHODS[method]
-        model: Any = self.module if explainer.needs_gradients else self.forward
+        model: Any = self.module if explainer.needs_gradients else forward
         if isinstance(explainer, CamExplainer):
             layer = params.layer or str(self.layer)
             if layer not in recorded:
@@ -290,7 +332,7 @@ class ExplainableModel:
                 if isinstance(target, ClassLogit)
                 else None
             )
-            fidelity = Fidelity(**deletion_insertion(self.forward, x, at_input, target, squash=squash))
+            fidelity = Fidelity(**deletion_insertion(forward, x, at_input, target, squash=squash))
         return MethodExplanation(
             method=method,
             layer=attribution.layer,

@@ -118,3 +118,51 @@ class YoloxBoxScore:
         return torch.stack(
             [_best_match(b, s, self.box, self.iou_threshold) for b, s in zip(boxes, scores, strict=True)]
         )
+
+
+def first_tensor(output: Any) -> torch.Tensor:
+    """A module's main output: itself, or the first of the tuple, list or dict it returns."""
+    if isinstance(output, dict):
+        output = next(iter(output.values()))
+    elif isinstance(output, (tuple, list)):
+        output = output[0]
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"the module's first output is a {type(output).__name__}, not a tensor")
+    return output
+
+
+@dataclass(frozen=True)
+class OnFirstTensor:
+    """A logits target on a user's module that returns several outputs, the logits first."""
+
+    target: Any
+
+    @property
+    def kind(self) -> str:
+        return str(self.target.kind)
+
+    @property
+    def index(self) -> int:
+        return int(self.target.index)
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        return self.target(first_tensor(output))  # type: ignore[no-any-return]
+
+
+@dataclass(frozen=True)
+class UserBoxScore:
+    """A box of a user's detector, scored by its own ``box_scores`` on the module's raw output."""
+
+    model: Any
+    """The user's VisionModel."""
+    label: int
+    box: tuple[float, float, float, float]
+    """In the original image's pixels, as its results give boxes."""
+    meta: Any
+    kind: str = "box"
+
+    def __call__(self, output: Any) -> torch.Tensor:
+        scores = self.model.box_scores(output, self.label, torch.tensor(self.box), self.meta)
+        if not isinstance(scores, torch.Tensor) or scores.ndim != 1:
+            raise TypeError(f"{type(self.model).__name__}.box_scores must return an (N,) tensor")
+        return scores

@@ -31,7 +31,7 @@ class Catalog:
         self.explainer_enabled = explainer_enabled
         wanted = config.explainer.models
         self.explain_methods: Mapping[str, list[str]] = {
-            m.name: supported_methods(m.task, m.torch_model, m.source.head)
+            m.name: supported_methods(m)
             for m in config.models
             if explainer_enabled and (wanted is None or m.name in wanted)
         }
@@ -99,7 +99,9 @@ class Catalog:
         """Refused before it is queued: one request must not hold an explainer for minutes."""
         if not isinstance(entry, ModelConfig):
             return
-        side = entry.preprocess.input_size or entry.preprocess.max_size
+        # A user's preprocess decides its input size: its occlusion is priced by the explainer.
+        own_size = entry.source.head == "custom" and entry.preprocess.input_size is None
+        side = None if own_size else entry.preprocess.input_size or entry.preprocess.max_size
         passes = forward_passes(params.get("methods", []), dict(params), side)
         limit = self._config.limits.max_explanation_passes
         if passes > limit:
