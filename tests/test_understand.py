@@ -130,6 +130,19 @@ def test_class_model_raises_its_class_and_is_deterministic() -> None:
     assert first.max() <= 1.0
 
 
+@pytest.mark.parametrize("sigma", [5e-324, 1e-30, 0.009])
+def test_a_blur_narrower_than_a_pixel_keeps_the_image_finite(sigma: float) -> None:
+    """A legal blur_sigma (> 0) so small that 1 / sigma^2 overflowed made the class model NaN,
+    and its response a 500."""
+    x = torch.rand(1, 3, 8, 8)
+    assert torch.equal(synthesis.gaussian_blur(x, sigma), x)
+    options = synthesis.ClassModelOptions(steps=4, blur_every=1, blur_sigma=sigma)
+    pixels = synthesis.PixelRange.of((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    made = synthesis.class_model(_Tiny().eval(), 2, (16, 16), pixels, options, Progress())
+    assert torch.isfinite(made).all()
+    assert torch.isfinite(synthesis.gaussian_blur(x, 0.011)).all()
+
+
 def test_synthesis_stops_when_cancelled() -> None:
     model = _Tiny().eval()
     pixels = synthesis.PixelRange.of((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))

@@ -85,7 +85,14 @@ def layer_output(model: torch.nn.Module, name: str) -> Iterator[Callable[[torch.
         handle.remove()
 
 
+MIN_BLUR_SIGMA = 0.01
+"""A blur narrower than this (in pixels) leaves every pixel as it is; computed, its kernel's
+1 / sigma^2 overflows float32 for a tiny legal sigma and the image becomes NaN."""
+
+
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    if sigma < MIN_BLUR_SIGMA:
+        return x
     radius = max(1, math.ceil(2 * sigma))
     grid = torch.arange(-radius, radius + 1, dtype=x.dtype)
     kernel = torch.exp(-(grid**2) / (2 * sigma**2))
