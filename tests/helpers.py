@@ -8,6 +8,7 @@ import struct
 import zlib
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from visionserve.config import ServiceConfig
@@ -121,3 +122,13 @@ def classifier_app(config: ServiceConfig, **classifier_changes: object) -> Servi
             "pipelines": [],
         }
     )
+
+
+def red_and_blue_png() -> bytes:
+    """64x64: the left half pure red, the right half pure blue (the colour-cell detector's input)."""
+    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
+    pixels[:, :32, 0] = 255
+    pixels[:, 32:, 2] = 255
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, format="PNG")
+    return out.getvalue()

@@ -13,7 +13,8 @@ import torch
 from PIL import Image
 
 from tests.fixtures.user_models import ColourCellDetector, ColourCells, TinyConvNet
-from tests.test_user_models import LIMIT, _cells_config, _config, _file, _red_and_blue
+from tests.helpers import red_and_blue_png
+from tests.test_user_models import LIMIT, _cells_config, _config, _file
 from visionserve.config import ModelConfig
 from visionserve.custom import VisionModel
 from visionserve.engine import ModelEngine
@@ -85,7 +86,7 @@ def test_a_user_detector_is_explained_through_its_results(tmp_path: Path, runtim
     model = ExplainableModel(_cells(tmp_path, runtime))
     assert model.methods == ["occlusion", "rise"] == supported_methods(model.engine.cfg)
     params = {"methods": ["occlusion", "rise"], "target_box_index": 3, **PERTURBATION}
-    result = model.explain(_red_and_blue(), params, max_pixels=LIMIT)
+    result = model.explain(red_and_blue_png(), params, max_pixels=LIMIT)
     assert result.target.kind == "box"
     assert result.target.score == pytest.approx(2.0)  # IoU 1 with itself, score 1
     # Covering the box's cell is what removes the detection; nothing else matters to it.
@@ -97,7 +98,7 @@ def test_a_user_detector_is_explained_through_its_results(tmp_path: Path, runtim
     inside, outside = _inside_and_outside(result, "rise")
     assert inside > outside + 0.1, (runtime, inside, outside)
     with pytest.raises(Unprocessable, match="layer applies to gradient"):
-        model.explain(_red_and_blue(), {**params, "layer": "colours"}, max_pixels=LIMIT)
+        model.explain(red_and_blue_png(), {**params, "layer": "colours"}, max_pixels=LIMIT)
 
 
 def test_a_user_torch_detector_with_box_scores_gets_the_gradient_methods(tmp_path: Path) -> None:
@@ -106,7 +107,7 @@ def test_a_user_torch_detector_with_box_scores_gets_the_gradient_methods(tmp_pat
     assert "cam" not in model.methods
     assert model.layer == "colours"  # its last convolution
     params = {"methods": ["saliency", "gradcam", "occlusion"], "target_box_index": 3, **PERTURBATION}
-    result = model.explain(_red_and_blue(), params, max_pixels=LIMIT)
+    result = model.explain(red_and_blue_png(), params, max_pixels=LIMIT)
     inside, outside = _inside_and_outside(result, "saliency")
     # The box's score is its cell's mean colour: only the cell's pixels have a gradient.
     assert inside > 0
@@ -152,7 +153,7 @@ def test_a_user_classifier_offers_gradients_in_torch_and_occlusion_in_onnx(tmp_p
     assert onnx_model.methods == ["occlusion", "rise"]
     assert "integrated_gradients" in torch_model.methods
     assert "cam" not in torch_model.methods
-    image = _red_and_blue()
+    image = red_and_blue_png()
     for model, methods in ((torch_model, ["saliency", "gradcam", "occlusion"]), (onnx_model, ["occlusion"])):
         params = {"methods": methods, "target_label": "bluish", "patch": 8, "stride": 8, "fidelity": True}
         result = model.explain(image, params, max_pixels=LIMIT)
@@ -172,7 +173,7 @@ def test_a_failing_user_decoder_fails_its_own_image_only(tmp_path: Path) -> None
     engine = ModelEngine(cfg, model_dirs=[], cache_dir=tmp_path)
     wide = io.BytesIO()
     Image.fromarray(np.zeros((10, 64, 3), dtype=np.uint8)).save(wide, format="PNG")
-    items = [engine.prepare(data, max_pixels=LIMIT) for data in (_red_and_blue(), wide.getvalue())]
+    items = [engine.prepare(data, max_pixels=LIMIT) for data in (red_and_blue_png(), wide.getvalue())]
     params = engine.parse_params({})
     results = engine.infer_timed(items, [params, params])[0]
     assert not isinstance(results[0], Exception)
@@ -190,5 +191,5 @@ def test_a_user_model_is_priced_on_its_own_input_size(tmp_path: Path) -> None:
     # The ingress cannot know the 32x32 input (one window); the explainer counts 25 x 25.
     assert forward_passes(["occlusion"], params, None) == 2
     with pytest.raises(ExplanationTooCostly, match=r"626 forward passes of cells on its 32x32 input"):
-        model.explain(_red_and_blue(), params, max_pixels=LIMIT, max_passes=625)
-    assert model.explain(_red_and_blue(), params, max_pixels=LIMIT, max_passes=626).explanations
+        model.explain(red_and_blue_png(), params, max_pixels=LIMIT, max_passes=625)
+    assert model.explain(red_and_blue_png(), params, max_pixels=LIMIT, max_passes=626).explanations

@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from tests.fixtures.user_models import ColourCellDetector, ColourCells, TinyConvNet
-from tests.helpers import image_bytes
+from tests.helpers import image_bytes, red_and_blue_png
 from visionserve.config import ModelConfig
 from visionserve.custom import RequestOptions
 from visionserve.engine import ModelEngine
@@ -127,17 +125,8 @@ def _cells_config(source: dict[str, Any], backend: str) -> ModelConfig:
     )
 
 
-def _red_and_blue() -> bytes:
-    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
-    pixels[:, :32, 0] = 255  # left half red, right half blue
-    pixels[:, 32:, 2] = 255
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="PNG")
-    return out.getvalue()
-
-
 def _detect(engine: ModelEngine, **options: Any) -> list[Detection]:
-    images = [engine.prepare(_red_and_blue(), max_pixels=LIMIT) for _ in range(2)]
+    images = [engine.prepare(red_and_blue_png(), max_pixels=LIMIT) for _ in range(2)]
     params = engine.parse_params(options)
     first, second = engine.infer(images, [params, params])
     assert first == second  # each image of a batch gets its own rows of every output

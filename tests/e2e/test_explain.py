@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import DOG_BIKE_CAR, image_bytes
+from tests.helpers import DOG_BIKE_CAR, image_bytes, red_and_blue_png
 from visionserve_client.types import ExplainResponse, FloatMap
 
 pytestmark = pytest.mark.e2e
@@ -159,20 +159,11 @@ def test_segmentation_clip_and_user_models_are_explained(zoo: str) -> None:
     }
 
 
-def _red_and_blue_png() -> bytes:
-    pixels = np.zeros((64, 64, 3), dtype=np.uint8)
-    pixels[:, :32, 0] = 255  # left half red, right half blue
-    pixels[:, 32:, 2] = 255
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, format="PNG")
-    return out.getvalue()
-
-
 def test_a_user_detector_with_two_outputs_detects_and_is_explained(zoo: str) -> None:
     """tests/fixtures/user_models.py's ColourCellDetector, served from config alone: two heads
     decoded by its own code, the request's iou_threshold applied, a box explained by
     occlusion and D-RISE through its results and by saliency through its box_scores."""
-    files = [("images", ("cells.png", _red_and_blue_png()))]
+    files = [("images", ("cells.png", red_and_blue_png()))]
     found = {}
     for iou in (0.5, 0.8):
         response = httpx.post(
