@@ -271,7 +271,9 @@ def oip_binary(images: list[bytes], parameters: dict[str, Any]) -> tuple[bytes, 
 
 
 def oip_json(datatype: str, shape: list[int], data: Any, **extra: Any) -> dict[str, Any]:
-    return {"inputs": [{"name": "images", "datatype": datatype, "shape": shape, "data": data}], **extra}
+    """One input, named as the model's metadata names it: pixels for UINT8, images otherwise."""
+    name = "pixels" if datatype == "UINT8" else "images"
+    return {"inputs": [{"name": name, "datatype": datatype, "shape": shape, "data": data}], **extra}
 
 
 def oip_cases() -> list[Case]:
@@ -294,6 +296,10 @@ def oip_cases() -> list[Case]:
         get("v2 model: segmenter", f"{v2}/{SEGMENTER}"),
         get("v2 model: pipeline", f"{v2}/{PIPELINE}"),
         get("v2 model ready", f"{v2}/{CLASSIFIER}/ready"),
+        get("v2 server metadata", "/v2"),
+        get("v2 model config", f"{v2}/{CLASSIFIER}/config"),
+        get("v2 model: unknown version", f"{v2}/{CLASSIFIER}/versions/no-such-version"),
+        post("v2 repository index", "/v2/repository/index", {"ready": True}),
         get("v2 model: CLIP (not served)", f"{v2}/{CLIP}"),
         get("v2 model: unknown", f"{v2}/no-such-model"),
         get("v2 model ready: unknown", f"{v2}/no-such-model/ready"),
@@ -318,6 +324,11 @@ def oip_cases() -> list[Case]:
         ),
         post("v2 infer: unknown output", infer, oip_json("BYTES", [1], red, outputs=[{"name": "logits"}])),
         post("v2 infer: FP32 input", infer, oip_json("FP32", [1], [0.5])),
+        post(
+            "v2 infer: unknown input",
+            infer,
+            {"inputs": [{"name": "x", "datatype": "BYTES", "shape": [1], "data": red}]},
+        ),
         post("v2 infer: shape mismatch", infer, oip_json("BYTES", [2], red)),
         post("v2 infer: bad base64", infer, oip_json("BYTES", [1], ["!!"])),
         post("v2 infer: UINT8 out of range", infer, oip_json("UINT8", [1, 1, 3], [1, 2, 300])),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -56,7 +57,8 @@ def test_scopes_kinds_and_shedding_come_from_the_rows() -> None:
         assert endpoint_kind(row.path) == row.kind
         assert (gated_route(row.method, row.path.replace("{name}", "m")) is not None) == row.shed
     assert {r.path for r in routes.ROUTES if r.scope is None} == {
-        "/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/ui", "/ui/{asset}"
+        "/healthz", "/readyz", "/v2/health/live", "/v2/health/ready", "/ui", "/ui/{asset}",
+        "/docs/assets/{asset}",
     }  # fmt: skip
     # The drifts of old: the stream counted as "other", views never shed, a route that never was.
     assert endpoint_kind("/v1/explain/stream") == "explain"
@@ -97,11 +99,11 @@ class FakeGateway:
 
 @pytest.fixture(scope="module")
 def fake(local_config: ServiceConfig) -> Iterator[tuple[TestClient, FakeGateway]]:
-    api = FastAPI()
+    api = FastAPI(docs_url=None, redoc_url=None)
     for concern in (predict, explain, audit, understand, models, pages, oip):
         install(api, concern.router)
     for error in (ServiceError, HTTPException, RequestValidationError, Exception):
-        api.add_exception_handler(error, lambda request, exc: to_response(exc, "rid"))
+        api.add_exception_handler(error, lambda request, exc: to_response(exc, "rid", request.scope))
     gateway = FakeGateway()
     found = Services(local_config, Catalog(local_config, True), gateway, None)  # type: ignore[arg-type]
     publish(Replica(NO_METRICS, Authenticator(AuthConfig()), None, found))
@@ -187,6 +189,34 @@ def test_oip_metadata_says_the_datatypes_the_tensors_have(
         results = [{"classes": [{"index": 1, "label": "a", "score": 0.5}], "detections": []}]
         tensors = oip_tensors(task, results)
         assert {n: t[0] for n, t in tensors.items()} == expected
+
+
+def test_oip_errors_are_the_protocols_and_v1_errors_the_apis(fake: tuple[TestClient, FakeGateway]) -> None:
+    client, _ = fake
+    for path in ("/v2/models/nope", "/v2/models/nope/versions/1/ready", "/v2/no-such-route"):
+        answer = client.get(path)
+        assert answer.status_code == 404
+        assert list(answer.json()) == ["error"]
+        assert answer.json()["error"].split(":")[0] in ("model_not_found", "not_found")
+    v1 = client.get("/v1/models/nope").json()["error"]
+    assert (v1["code"], v1["request_id"]) == ("model_not_found", "rid")
+
+
+def test_the_docs_pages_load_every_file_from_the_service(fake: tuple[TestClient, FakeGateway]) -> None:
+    client, _ = fake
+    for page in ("/docs", "/redoc"):
+        html = client.get(page).text
+        linked = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert linked, html
+        for url in linked:
+            assert url.startswith("/docs/assets/"), url  # nothing from a CDN or Google's fonts
+            answer = client.get(url)
+            assert answer.status_code == 200, url
+            assert len(answer.content) > 1000
+        assert "fonts.googleapis" not in html
+    assert "/openapi.json" in client.get("/redoc").text
+    assert client.get("/docs/assets/..%2Fcore.py").status_code == 404
+    assert client.get("/docs/assets/index.html").status_code == 404
 
 
 def oip_tensors(task: str, results: list[dict[str, Any]]) -> dict[str, Any]:

@@ -89,7 +89,11 @@ def test_only_health_answers_without_a_key(secured: tuple[str, str]) -> None:
     ]:
         answer = httpx.request(method, f"{url}{path}")
         assert answer.status_code == 401, (path, answer.text)
-        assert answer.json()["error"]["code"] == "unauthorized"
+        error = answer.json()["error"]
+        if path.startswith("/v2/"):  # the protocol's error body, under the application's prefix too
+            assert error.startswith("unauthorized: ")
+        else:
+            assert error["code"] == "unauthorized"
         assert answer.headers["www-authenticate"].startswith("Bearer")
 
 
@@ -124,9 +128,9 @@ def test_wrong_key_401_right_key_wrong_scope_403(secured: tuple[str, str]) -> No
         httpx.get(f"{url}/v1/understand/reference-sets", headers=_bearer(APP_KEY), timeout=60).status_code
         == 403
     )
-    assert (
-        httpx.get(filters, headers=_bearer(AUDIT), timeout=60).status_code == 504
-    )  # passes; 10 ms to answer
+    # The auditor's key passes: answered, or out of its 10 ms (the filters are small enough to
+    # be drawn in time on an idle machine).
+    assert httpx.get(filters, headers=_bearer(AUDIT), timeout=60).status_code in (200, 504)
 
 
 def test_client_sends_its_key(secured: tuple[str, str]) -> None:

@@ -33,6 +33,11 @@ new MutationObserver(() => {
     el.closest('.view').dataset.method + ': ' + el.textContent);
 }).observe(document.getElementById('views'), {subtree: true, childList: true, characterData: true});
 """
+# Every URL the page's content security policy refused, from the first script on.
+RECORD_REFUSED = """
+window.refusedUrls = [];
+document.addEventListener('securitypolicyviolation', e => window.refusedUrls.push(e.blockedURI));
+"""
 # Distinct RGBA values in a canvas: a real map has many, a blank or failed one a single one.
 CANVAS_COLOURS = """
 const c = arguments[0], d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data, seen = new Set();
@@ -105,6 +110,32 @@ def test_the_page_is_self_contained_and_open(service: str) -> None:
     missing = httpx.get(f"{service}/ui/../config.yaml", timeout=30)
     assert missing.status_code == 404
     assert httpx.get(f"{service}/ui/secrets.txt", timeout=30).json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize(
+    ("page", "title", "operation"),
+    [("/docs", ".swagger-ui .info .title", ".swagger-ui .opblock"), ("/redoc", "h1", "[data-section-id]")],
+)
+def test_the_api_docs_render_from_the_services_own_files(
+    service: str, browser: Any, page: str, title: str, operation: str
+) -> None:
+    """No internet here: a page that fetched its library from a CDN would stay blank. What the
+    libraries still link from elsewhere (ReDoc's logo) the page's policy refuses."""
+    policy = httpx.get(f"{service}{page}", timeout=30).headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    listen = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": RECORD_REFUSED})
+    try:
+        browser.get(f"{service}{page}")
+        _wait(browser, lambda b: len(b.find_elements(By.CSS_SELECTOR, operation)) > 15)
+        assert "VisionServe" in browser.find_element(By.CSS_SELECTOR, title).text
+        loaded = browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        refused = browser.execute_script("return window.refusedUrls")
+    finally:
+        browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument", listen)
+    assert any(url.startswith(f"{service}/docs/assets/") for url in loaded), loaded
+    elsewhere = {url for url in loaded if not url.startswith(service + "/")}
+    assert elsewhere <= set(refused), (elsewhere, refused)
+    _shot(browser, page.strip("/"))
 
 
 def test_detect_then_explain_the_dog_box_with_occlusion(service: str, browser: Any, tmp_path: Path) -> None:

@@ -119,5 +119,5 @@ async def _refuse(scope: dict[str, Any], receive: Any, send: Any, route: str) ->
     metrics = replica.metrics if replica is not None else NO_METRICS
     with metrics.request("http", route) as record:
         record.status = error.status
-        response = error_response(error.status, error.code, error.message, request_id)
+        response = error_response(error.status, error.code, error.message, request_id, scope)
     await response(scope, receive, send)

@@ -54,6 +54,8 @@ app = FastAPI(
     version=__version__,
     description="Computer-vision models on Ray Serve: classify, detect, segment and embed images.",
     dependencies=[Depends(authorise)],
+    docs_url=None,  # served from local files by routers.pages (ingress.docs)
+    redoc_url=None,
 )
 for _concern in (predict, explain, audit, understand, models, pages, oip):
     install(app, _concern.router)
@@ -64,7 +66,7 @@ app.add_middleware(ShedWhenFull)
 
 
 async def _error_response(request: Request, exc: Exception) -> JSONResponse:
-    return to_response(exc, request_id(request))
+    return to_response(exc, request_id(request), request.scope)
 
 
 # Expected errors get their own handlers: Starlette re-raises whatever reaches the catch-all

@@ -14,7 +14,7 @@ from visionserve.config import ModelConfig, PipelineConfig, ServiceConfig
 from visionserve.errors import ExplanationTooCostly, ModelNotFound, TaskMismatch, Unprocessable
 from visionserve.explain.cost import forward_passes
 from visionserve.explain.support import supported_methods
-from visionserve.ingress.routes import EXPLAINABLE, V2_INFER, routes_for_task
+from visionserve.ingress.routes import EXPLAINABLE, V2_TASKS, routes_for_task
 from visionserve.metrics import note_model
 
 Entry = ModelConfig | PipelineConfig
@@ -69,7 +69,7 @@ class Catalog:
     def oip_entry(self, name: str) -> Entry:
         """A model served on /v2: one whose task has tensors there."""
         entry = self.entry(name)
-        if entry.task not in V2_INFER.tasks:
+        if entry.task not in V2_TASKS:
             raise TaskMismatch(f"model {name!r} is a {entry.task} model: use {_routes_of(entry.task)}")
         return entry
 

@@ -2,15 +2,17 @@
 
 The statuses, codes, gRPC statuses and Retry-After are the table in ``visionserve.errors``;
 this module turns whatever was raised (our errors, Ray's refusals, Starlette's and pydantic's
-errors) into one of them, and renders it. Every error body is
-``{"error": {"code", "message", "request_id"}}``. Callers' mistakes are 4xx, overload is 503
-with Retry-After, and only a bug in the service is a 500.
+errors) into one of them, and renders it. Every error body on the API is
+``{"error": {"code", "message", "request_id"}}``; on the Open Inference Protocol's paths (/v2)
+it is the protocol's ``{"error": "<message>"}``, with the code leading the message (the request
+id is in the ``x-request-id`` header Serve puts on every answer). Callers' mistakes are 4xx,
+overload is 503 with Retry-After, and only a bug in the service is a 500.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import HTTPException
@@ -18,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 from ray.serve.exceptions import BackPressureError, DeploymentUnavailableError
+from starlette._utils import get_route_path  # where it is defined (routing re-exports it)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from visionserve.errors import (
@@ -94,23 +97,42 @@ def describe_error(exc: BaseException) -> tuple[int, str, str]:
     return found.status, found.code, found.message
 
 
-def error_response(status: int, code: str, message: str, request_id: str) -> JSONResponse:
+OIP_PREFIX = "/v2"
+"""Paths of the Open Inference Protocol, whose clients read the protocol's own error body."""
+
+
+def speaks_oip(scope: Mapping[str, Any]) -> bool:
+    """Whether a request (its ASGI scope) is on the protocol's paths, wherever the application
+    is mounted (an application's route prefix is the scope's root_path)."""
+    path = get_route_path(dict(scope)) if scope.get("path") else ""
+    return path == OIP_PREFIX or path.startswith(OIP_PREFIX + "/")
+
+
+def error_response(
+    status: int, code: str, message: str, request_id: str, scope: Mapping[str, Any]
+) -> JSONResponse:
+    """The error answer to a request (its ASGI scope), in the body its protocol defines."""
     note_error(code)
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + "..."
-    body = ErrorResponse(error=ErrorDetail(code=code, message=message, request_id=request_id))
+    body: dict[str, Any]
+    if speaks_oip(scope):
+        body = {"error": f"{code}: {message}"}
+    else:
+        detail = ErrorDetail(code=code, message=message, request_id=request_id)
+        body = ErrorResponse(error=detail).model_dump()
     headers = {}
     wait = retry_after(status)
     if wait is not None:
         headers["retry-after"] = str(wait)
     if status == 401:
         headers["www-authenticate"] = 'Bearer realm="visionserve"'
-    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
-def to_response(exc: BaseException, request_id: str) -> JSONResponse:
-    """Map any exception raised while serving a request to its error response."""
+def to_response(exc: BaseException, request_id: str, scope: Mapping[str, Any]) -> JSONResponse:
+    """Map any exception raised while serving a request (its ASGI scope) to its error response."""
     status, code, message = describe_error(exc)
     if code == "internal":
         logger.exception("request %s failed", request_id, exc_info=exc)
-    return error_response(status, code, message, request_id)
+    return error_response(status, code, message, request_id, scope)

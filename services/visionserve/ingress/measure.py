@@ -18,11 +18,11 @@ from visionserve.errors import BadRequest, Cancelled, Forbidden, ServiceError, U
 from visionserve.ingress.auth import Authenticator, presented_key
 from visionserve.ingress.errors import to_response
 from visionserve.ingress.replica import NO_METRICS, current
-from visionserve.ingress.routes import DOCS
+from visionserve.ingress.routes import OPENAPI
 from visionserve.metrics import UNMATCHED
 
-# FastAPI's own pages: plain routes, outside the API routes' dependencies.
-_DOC_PATHS = frozenset(route.path for route in DOCS)
+# FastAPI's own route (the OpenAPI document), outside the API routes' dependencies.
+_DOC_PATHS = frozenset({OPENAPI.path})
 
 
 def authenticator() -> Authenticator | None:
@@ -71,7 +71,7 @@ class MeasureRequests:
             if refused is None and _has_nul(scope):
                 refused = BadRequest("the URL holds a NUL character (%00), which no name or value may hold")
             if refused is not None:
-                error = to_response(refused, request_id)
+                error = to_response(refused, request_id, scope)
                 record.status = error.status_code
                 await error(scope, receive, send)
                 return
@@ -90,7 +90,7 @@ class MeasureRequests:
                         refusal = _refusal(auth, headers)
                     if refusal is not None:  # the app's 404 or 405 is not for this caller
                         replaced = True
-                        error = to_response(refusal, request_id)
+                        error = to_response(refusal, request_id, scope)
                         record.status = error.status_code
                         await error(scope, receive, send)
                         return

@@ -1,16 +1,15 @@
 """Open Inference Protocol v2 (KServe / Triton REST) on top of the same models.
 
-Requests carry one input tensor of images:
-- ``BYTES`` of shape [N]: encoded image files, in the binary tensor extension (each element a
+Requests carry one input tensor of images (``visionserve.ingress.oip_metadata.INPUTS``):
+- ``images``, ``BYTES`` of shape [N]: encoded image files, in the binary tensor extension (each element a
   4-byte little-endian length then the bytes, after a JSON header whose length is in the
   ``Inference-Header-Content-Length`` header), or in JSON as base64 strings;
-- ``UINT8`` of shape [N, H, W, 3] or [H, W, 3]: RGB pixels, decoded by the caller.
+- ``pixels``, ``UINT8`` of shape [N, H, W, 3] or [H, W, 3]: RGB pixels, decoded by the caller.
 Request ``parameters`` are the task's own (``top_k``, ``score_threshold``...).
 
-Answers: per task tensors (classification: ``labels`` BYTES [N, k], ``scores`` FP32 [N, k],
-``indices`` INT64 [N, k]; detection: ``image_index`` INT64 [M], ``boxes`` FP32 [M, 4],
-``scores`` FP32 [M], ``labels`` BYTES [M]) and, for every task, ``results``: BYTES [N], each
-the JSON of the /v1 result. Outputs come as JSON or in the binary extension, as asked.
+Answers: each task's tensors (``oip_metadata.OUTPUTS``) and, for every task, ``results``:
+BYTES [N], each the JSON of the /v1 result. Outputs come as JSON or in the binary extension,
+as asked.
 """
 
 from __future__ import annotations
@@ -29,6 +28,8 @@ from starlette.responses import JSONResponse, Response
 
 from visionserve.config import LimitsConfig
 from visionserve.errors import BadRequest, EmptyRequest, Unprocessable
+from visionserve.ingress.errors import shown
+from visionserve.ingress.oip_metadata import INPUTS, OUTPUTS, inputs_of
 from visionserve.ingress.requests import check_images, json_document, read_body, validate_fields
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -42,17 +43,6 @@ _PROTOCOL_PARAMETERS = {
     "timeout",
 }
 _NUMPY = {"FP32": "<f4", "INT64": "<i8", "UINT8": "|u1"}
-OUTPUT_DATATYPES: dict[str, dict[str, str]] = {
-    "classification": {"labels": "BYTES", "scores": "FP32", "indices": "INT64"},
-    "detection": {"image_index": "INT64", "boxes": "FP32", "scores": "FP32", "labels": "BYTES"},
-}
-"""Each task's output tensors and their datatypes, besides ``results`` (BYTES) of every task:
-what /v2/models/{name} says and what an inference answers."""
-
-
-def output_metadata(task: str) -> list[dict[str, Any]]:
-    datatypes = {**OUTPUT_DATATYPES.get(task, {}), "results": "BYTES"}
-    return [{"name": name, "datatype": datatype, "shape": [-1]} for name, datatype in datatypes.items()]
 
 
 @dataclass
@@ -129,7 +119,21 @@ def _pixels(shape: list[int], raw: bytes | None, values: list[Any] | None) -> li
     return list(array.reshape(shape))
 
 
-async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseModel]) -> InferRequest:
+def _check_input(name: Any, datatype: Any, pipeline: bool) -> None:
+    inputs = inputs_of(pipeline)
+    served = " or ".join(f"{n!r} ({t.datatype}: {t.description})" for n, t in inputs.items())
+    tensor = inputs.get(name) if isinstance(name, str) else None
+    if tensor is None:
+        raise Unprocessable(f"input {shown(str(name))!r} is not an input of this model: send {served}")
+    if datatype != tensor.datatype:
+        raise Unprocessable(f"input {name!r} is {tensor.datatype}, not {shown(str(datatype))}")
+
+
+async def parse_infer(
+    request: Request, limits: LimitsConfig, schema: type[BaseModel], pipeline: bool
+) -> InferRequest:
+    """The inference request's images (or pixels; a pipeline takes image files only) and
+    parameters, checked."""
     body = await read_body(request, limits.max_body_bytes)
     if not body:
         raise EmptyRequest("the request has no body: send an inference request (JSON header first)")
@@ -156,6 +160,7 @@ async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseM
     if not isinstance(tensor, dict):
         raise Unprocessable("each input must be an object with name, shape, datatype and data")
     datatype, shape = tensor.get("datatype"), tensor.get("shape")
+    _check_input(tensor.get("name"), datatype, pipeline)
     if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
         raise Unprocessable("input 'shape' must be a list of integers")
     size = (tensor.get("parameters") or {}).get("binary_data_size")
@@ -167,18 +172,14 @@ async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseM
             )
         raw = binary[:size]
     parsed = InferRequest(id=document.get("id") if isinstance(document.get("id"), str) else None)
-    if datatype == "BYTES":
+    if datatype == INPUTS["images"].datatype:
         parsed.images = (
             _bytes_elements(raw) if raw is not None else _json_images(_flat(tensor.get("data", [])))
         )
         if len(parsed.images) != int(np.prod(shape)):
             raise Unprocessable(f"input shape {shape} does not match its {len(parsed.images)} elements")
-    elif datatype == "UINT8":
-        parsed.pixels = _pixels(shape, raw, tensor.get("data"))
     else:
-        raise Unprocessable(
-            f"input datatype {datatype!r} is not served: send BYTES (encoded images) or UINT8"
-        )
+        parsed.pixels = _pixels(shape, raw, tensor.get("data"))
     check_images(parsed.images, limits, count=len(parsed.images) or len(parsed.pixels))
     for index, pixels in enumerate(parsed.pixels):
         if pixels.shape[0] * pixels.shape[1] > limits.max_image_pixels:
@@ -203,33 +204,21 @@ async def parse_infer(request: Request, limits: LimitsConfig, schema: type[BaseM
 
 def output_tensors(task: str, results: list[dict[str, Any]]) -> dict[str, tuple[str, list[int], Any]]:
     """name -> (datatype, shape, values) for a task's results (dicts as /v1 returns them)."""
-    tensors: dict[str, tuple[str, list[int], Any]] = {}
+    shaped: dict[str, tuple[list[int], Any]] = {}
     if task == "classification":
         k = min((len(r["classes"]) for r in results), default=0)
         rows = [r["classes"][:k] for r in results]
-        tensors["labels"] = ("BYTES", [len(rows), k], [c["label"].encode() for row in rows for c in row])
-        tensors["scores"] = (
-            "FP32",
-            [len(rows), k],
-            np.array([[c["score"] for c in row] for row in rows], "<f4"),
-        )
-        tensors["indices"] = (
-            "INT64",
-            [len(rows), k],
-            np.array([[c["index"] for c in row] for row in rows], "<i8"),
-        )
+        shaped["labels"] = ([len(rows), k], [c["label"].encode() for row in rows for c in row])
+        shaped["scores"] = ([len(rows), k], np.array([[c["score"] for c in row] for row in rows], "<f4"))
+        shaped["indices"] = ([len(rows), k], np.array([[c["index"] for c in row] for row in rows], "<i8"))
     elif task == "detection":
         found = [(i, d) for i, r in enumerate(results) for d in r["detections"]]
-        tensors["image_index"] = ("INT64", [len(found)], np.array([i for i, _ in found], "<i8"))
-        tensors["boxes"] = (
-            "FP32",
-            [len(found), 4],
-            np.array([d["box"] for _, d in found], "<f4").reshape(-1, 4),
-        )
-        tensors["scores"] = ("FP32", [len(found)], np.array([d["score"] for _, d in found], "<f4"))
-        tensors["labels"] = ("BYTES", [len(found)], [d["label"].encode() for _, d in found])
-    tensors["results"] = ("BYTES", [len(results)], [json.dumps(r).encode() for r in results])
-    return tensors
+        shaped["image_index"] = ([len(found)], np.array([i for i, _ in found], "<i8"))
+        shaped["boxes"] = ([len(found), 4], np.array([d["box"] for _, d in found], "<f4").reshape(-1, 4))
+        shaped["scores"] = ([len(found)], np.array([d["score"] for _, d in found], "<f4"))
+        shaped["labels"] = ([len(found)], [d["label"].encode() for _, d in found])
+    shaped["results"] = ([len(results)], [json.dumps(r).encode() for r in results])
+    return {name: (OUTPUTS[task][name].datatype, *shaped[name]) for name in OUTPUTS[task]}
 
 
 def _binary(datatype: str, values: Any) -> bytes:

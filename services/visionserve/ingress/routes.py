@@ -120,26 +120,31 @@ READYZ = Route("GET", "/readyz", None)
 UI_PAGE = Route("GET", "/ui", None)
 UI_ASSET = Route("GET", "/ui/{asset}", None)
 
+# The Open Inference Protocol (KServe v2, with Triton's extensions its clients call at start).
+V2_TASKS = ("classification", "detection", *SEGMENTATION)
 V2_LIVE = Route("GET", "/v2/health/live", None)
 V2_READY = Route("GET", "/v2/health/ready", None)
+V2_SERVER = Route("GET", "/v2", "read")
+V2_REPOSITORY_INDEX = Route("POST", "/v2/repository/index", "read")
 V2_MODEL = Route("GET", "/v2/models/{name}", "read")
 V2_MODEL_READY = Route("GET", "/v2/models/{name}/ready", "read")
-V2_INFER = Route(
-    "POST",
-    "/v2/models/{name}/infer",
-    "predict",
-    "predict",
-    True,
-    ("classification", "detection", *SEGMENTATION),
+V2_MODEL_CONFIG = Route("GET", "/v2/models/{name}/config", "read")
+V2_INFER = Route("POST", "/v2/models/{name}/infer", "predict", "predict", True, V2_TASKS)
+V2_VERSION = Route("GET", "/v2/models/{name}/versions/{version}", "read")
+V2_VERSION_READY = Route("GET", "/v2/models/{name}/versions/{version}/ready", "read")
+V2_VERSION_CONFIG = Route("GET", "/v2/models/{name}/versions/{version}/config", "read")
+V2_VERSION_INFER = Route(
+    "POST", "/v2/models/{name}/versions/{version}/infer", "predict", "predict", True, V2_TASKS
 )
 
-# FastAPI's own pages: the API's description is no more open than the model list.
-DOCS = (
-    Route("GET", "/openapi.json", "read"),
-    Route("GET", "/docs", "read"),
-    Route("GET", "/docs/oauth2-redirect", "read"),
-    Route("GET", "/redoc", "read"),
-)
+# The API's description is no more open than the model list; the pages' script and style
+# files (Swagger UI, ReDoc: public libraries, installed with the package) are open.
+OPENAPI = Route("GET", "/openapi.json", "read")
+"""FastAPI's own route, outside the API routes' dependencies: ingress.measure checks its key."""
+DOCS_PAGE = Route("GET", "/docs", "read")
+DOCS_OAUTH2_REDIRECT = Route("GET", "/docs/oauth2-redirect", "read")
+REDOC_PAGE = Route("GET", "/redoc", "read")
+DOCS_ASSET = Route("GET", "/docs/assets/{asset}", None)
 
 ROUTES: tuple[Route, ...] = (
     CLASSIFY, DETECT, SEGMENT, EMBED_IMAGE, EMBED_TEXT, ZERO_SHOT,
@@ -149,8 +154,9 @@ ROUTES: tuple[Route, ...] = (
     NEIGHBOURS, FEATURE_MAP, TOP_PATCHES, CLASS_MODEL, CLASS_MODEL_STREAM, INVERSION,
     INVERSION_STREAM, DEEPDREAM, DEEPDREAM_STREAM, ATTENTION_ROLLOUT,
     MODELS, MODEL, MODEL_LABELS, HEALTHZ, READYZ, UI_PAGE, UI_ASSET,
-    V2_LIVE, V2_READY, V2_MODEL, V2_MODEL_READY, V2_INFER,
-    *DOCS,
+    V2_LIVE, V2_READY, V2_SERVER, V2_REPOSITORY_INDEX, V2_MODEL, V2_MODEL_READY, V2_MODEL_CONFIG,
+    V2_INFER, V2_VERSION, V2_VERSION_READY, V2_VERSION_CONFIG, V2_VERSION_INFER,
+    OPENAPI, DOCS_PAGE, DOCS_OAUTH2_REDIRECT, REDOC_PAGE, DOCS_ASSET,
 )  # fmt: skip
 
 GRPC_SERVICE = "/visionserve.v1.VisionServe/"
@@ -194,4 +200,4 @@ def shed_route(method: str, path: str) -> Route | None:
 
 def routes_for_task(task: str) -> list[Route]:
     """The prediction routes that serve a task (for "use POST ..." in errors)."""
-    return [r for r in ROUTES if r.kind == "predict" and task in r.tasks and r is not V2_INFER]
+    return [r for r in ROUTES if r.kind == "predict" and task in r.tasks and r.path.startswith("/v1/")]

@@ -151,7 +151,7 @@ async def _answer(scope: dict[str, Any], send: Any, error: ServiceError) -> None
         record.status = error.status
         if isinstance(error, Cancelled):
             return
-        response = to_response(error, request_id)
+        response = to_response(error, request_id, scope)
         response.headers["connection"] = "close"
         response.headers["x-request-id"] = request_id
         await response(scope, _no_body, send)

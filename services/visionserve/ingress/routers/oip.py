@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import Request
@@ -10,11 +11,16 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from visionserve.config import PipelineConfig
-from visionserve.errors import Unprocessable
+from visionserve.errors import BadRequest, ModelNotFound, Unprocessable
 from visionserve.ingress import oip, routes
+from visionserve.ingress.catalog import Entry
+from visionserve.ingress.errors import shown
+from visionserve.ingress.oip_metadata import model_config, model_metadata, repository_entry, server_metadata
+from visionserve.ingress.requests import json_document, read_body
 from visionserve.ingress.routers.common import Router, caller, services
 from visionserve.ingress.routers.models import describe, describe_all
 from visionserve.metrics import note_images
+from visionserve_client.types import ModelInfo
 
 router = Router()
 
@@ -38,40 +44,110 @@ async def v2_ready(request: Request) -> Response:
     return JSONResponse({"ready": ready}, status_code=200 if ready else 503)
 
 
-@router.route(routes.V2_MODEL)
-async def v2_model(request: Request, name: str) -> dict[str, Any]:
+@router.route(routes.V2_SERVER)
+async def v2_server() -> dict[str, Any]:
+    return server_metadata()
+
+
+@router.route(routes.V2_REPOSITORY_INDEX)
+async def v2_repository_index(request: Request) -> list[dict[str, Any]]:
+    """Every model served on /v2, ready or not (``{"ready": true}`` in the body: ready ones)."""
+    found = services(request)
+    body = await read_body(request, found.config.limits.max_body_bytes)
+    only_ready = False
+    if body.strip():
+        try:
+            document = json_document(body)
+        except ValueError as exc:
+            raise BadRequest(f"malformed JSON: {exc}") from None
+        if not isinstance(document, dict) or not isinstance(document.get("ready", False), bool):
+            raise Unprocessable("the body must be an object, whose 'ready' is true or false")
+        only_ready = document.get("ready", False)
+    served = [e for e in found.catalog.entries if e.task in routes.V2_TASKS]
+    infos = await asyncio.gather(*(describe(found, e) for e in served))
+    listed = [i for i in infos if i.ready or not only_ready]
+    return [repository_entry(i.name, i.model_version, i.ready, i.error) for i in listed]
+
+
+async def _served(request: Request, name: str, version: str | None) -> tuple[Entry, ModelInfo]:
+    """The model (served on /v2) and what it is; a version it does not serve is a 404."""
     found = services(request)
     entry = found.catalog.oip_entry(name)
     info = await describe(found, entry)
-    return {
-        "name": name,
-        "versions": [info.model_version] if info.model_version else [],
-        "platform": "visionserve",
-        "inputs": [{"name": "images", "datatype": "BYTES", "shape": [-1]}],
-        "outputs": oip.output_metadata(entry.task),
-    }
+    if version is not None and version != info.model_version:
+        serves = f"version {info.model_version!r}" if info.model_version else "no numbered version"
+        raise ModelNotFound(f"model {name!r} has no version {shown(version)!r}: it serves {serves}")
+    return entry, info
+
+
+async def _metadata(request: Request, name: str, version: str | None) -> dict[str, Any]:
+    entry, info = await _served(request, name, version)
+    return model_metadata(name, info.model_version, entry.task, isinstance(entry, PipelineConfig))
+
+
+async def _ready(request: Request, name: str, version: str | None) -> Response:
+    _, info = await _served(request, name, version)
+    return JSONResponse({"name": name, "ready": info.ready}, status_code=200 if info.ready else 503)
+
+
+async def _config(request: Request, name: str, version: str | None) -> dict[str, Any]:
+    entry, info = await _served(request, name, version)
+    return model_config(name, info.model_version, entry.task, isinstance(entry, PipelineConfig))
+
+
+# Each view twice: for the served version, and under /versions/{version} for a named one.
+@router.route(routes.V2_MODEL)
+async def v2_model(request: Request, name: str) -> dict[str, Any]:
+    return await _metadata(request, name, None)
+
+
+@router.route(routes.V2_VERSION)
+async def v2_version(request: Request, name: str, version: str) -> dict[str, Any]:
+    return await _metadata(request, name, version)
 
 
 @router.route(routes.V2_MODEL_READY)
 async def v2_model_ready(request: Request, name: str) -> Response:
-    found = services(request)
-    info = await describe(found, found.catalog.oip_entry(name))
-    return JSONResponse({"name": name, "ready": info.ready}, status_code=200 if info.ready else 503)
+    return await _ready(request, name, None)
+
+
+@router.route(routes.V2_VERSION_READY)
+async def v2_version_ready(request: Request, name: str, version: str) -> Response:
+    return await _ready(request, name, version)
+
+
+@router.route(routes.V2_MODEL_CONFIG)
+async def v2_model_config(request: Request, name: str) -> dict[str, Any]:
+    return await _config(request, name, None)
+
+
+@router.route(routes.V2_VERSION_CONFIG)
+async def v2_version_config(request: Request, name: str, version: str) -> dict[str, Any]:
+    return await _config(request, name, version)
 
 
 @router.route(routes.V2_INFER)
 async def v2_infer(name: str, request: Request) -> Response:
     """Encoded images as a BYTES tensor (binary extension or base64 JSON), or UINT8 pixels."""
+    return await _infer(request, services(request).catalog.oip_entry(name))
+
+
+@router.route(routes.V2_VERSION_INFER)
+async def v2_version_infer(name: str, version: str, request: Request) -> Response:
+    """The same, for the version the model serves."""
+    entry, _ = await _served(request, name, version)
+    return await _infer(request, entry)
+
+
+async def _infer(request: Request, entry: Entry) -> Response:
     found = services(request)
-    entry = found.catalog.oip_entry(name)
-    parsed = await oip.parse_infer(request, found.config.limits, _SCHEMAS[entry.task])
+    pipeline = isinstance(entry, PipelineConfig)
+    parsed = await oip.parse_infer(request, found.config.limits, _SCHEMAS[entry.task], pipeline)
     note_images(parsed.pixels or parsed.images)
     who = caller(request)
     if parsed.pixels:
-        if isinstance(entry, PipelineConfig):
-            raise Unprocessable(f"pipeline {name!r} takes image files: send a BYTES input")
         output = await found.gateway.call(who, entry, "predict_pixels", parsed.pixels, parsed.params)
     else:
         output = await found.gateway.call(who, entry, "predict", parsed.images, parsed.params)
     results = [r.model_dump(mode="json") for r in output.results]
-    return oip.infer_response(parsed, name, output.model_version, who.request_id, entry.task, results)
+    return oip.infer_response(parsed, entry.name, output.model_version, who.request_id, entry.task, results)
