@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from visionserve.errors import ConfigError
 from visionserve_client import cli as client_cli
@@ -109,21 +109,12 @@ def _watch_ports(service: LocalService, stop: threading.Event) -> None:
         reported = moved
 
 
-def main(argv: list[str] | None = None) -> int:
-    arguments = list(sys.argv[1:] if argv is None else argv)
-    # Everything but `serve` talks to a running service: the client package's command line.
-    if arguments and (
-        arguments[0] in client_cli.COMMANDS or arguments[0] in ("--url", "--timeout", "--api-key")
-    ):
-        return client_cli.main(arguments)
-    parser = argparse.ArgumentParser(
-        prog="visionserve",
-        description="Serve computer-vision models; or call a running service: "
-        + ", ".join(client_cli.COMMANDS)
-        + " (visionserve COMMAND --help).",
+def _add_serve(commands: Any) -> None:
+    serve = commands.add_parser(
+        "serve",
+        help="run the service in the foreground on a local Ray",
+        description="Run the service in the foreground on a local Ray; Ctrl-C or SIGTERM stops it.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the service in the foreground on a local Ray")
     serve.add_argument(
         "config", nargs="?", default=DEFAULT_CONFIG, help=f"Serve config YAML (default {DEFAULT_CONFIG})"
     )
@@ -147,8 +138,20 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds the deployments may take to start before the service gives up, saying what "
         f"each waits for (default {DEFAULT_START_TIMEOUT_S:g}; 0: no limit)",
     )
-    args = parser.parse_args(arguments)
-    return _serve(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``serve`` runs the service; every other command calls a running one (the client
+    package's command line), all in one parser, so ``--help`` shows them all."""
+    parser, commands = client_cli.build_parser(
+        "Serve computer-vision models (serve), or call a running service (every other command). "
+        "visionserve COMMAND --help describes each."
+    )
+    _add_serve(commands)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "serve":
+        return _serve(args)
+    return client_cli.run_parsed(args)
 
 
 if __name__ == "__main__":

@@ -252,6 +252,40 @@ def test_cli_prints_json_tables_and_typed_errors(service: str) -> None:
     assert unreachable.returncode == 3
 
 
+def test_cli_names_the_file_that_failed_and_answers_the_others(service: str, tmp_path: Path) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    chelsea = str(IMAGES / "chelsea.png")
+    result = _cli(service, "classify", str(notes), chelsea)
+    assert result.returncode == 1
+    assert f"{notes}: 400 invalid_image" in result.stderr
+    assert any(label in result.stdout for label in CAT_LABELS)  # the second file was answered
+    as_json = json.loads(_cli(service, "classify", str(notes), chelsea, "--json").stdout)
+    assert as_json[0]["file"] == str(notes)
+    assert as_json[0]["error"]["code"] == "invalid_image"
+    assert as_json[1]["results"][0]["classes"][0]["label"] in CAT_LABELS
+
+
+def test_cli_options_after_the_command_fidelity_and_audit_top_predictions(service: str) -> None:
+    chelsea = str(IMAGES / "chelsea.png")
+    run = [*CLI, "explain", chelsea, "--method", "saliency", "--fidelity", "--url", service]
+    explained = subprocess.run(run, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert explained.returncode == 0, explained.stderr
+    assert re.search(r"^saliency\s.*\s[01]\.\d{3}$", explained.stdout, re.MULTILINE), explained.stdout
+    top = ""
+    for _ in range(40):  # the audit trail writes in the background
+        listed = _cli(service, "audit", "list", "--model", "efficientnet-lite0", "--limit", "1")
+        assert listed.returncode == 0, listed.stderr
+        assert "top predictions" in listed.stdout
+        top = listed.stdout.splitlines()[-1]
+        if "0." in top:
+            break
+        time.sleep(0.25)
+    best = re.search(r"(\S[^,]*?) (0\.\d\d)(?:,|$)", top)
+    assert best is not None, top
+    assert best.group(1).split("  ")[-1] in CAT_LABELS, top
+
+
 def test_cli_explain_reports_progress_on_stderr(service: str) -> None:
     result = _cli(
         service,

@@ -4,8 +4,10 @@
     visionserve classify a.jpg b.png --top-k 3 --json
 
 Readable tables by default, the API's JSON with ``--json``. One request per image, with
-progress on stderr when there are several. Exit status: 0 ok, 1 the service refused a
-request (4xx/5xx), 2 bad arguments, 3 the service could not be reached.
+progress on stderr when there are several; a failed image is named and the others still
+run. ``--url``, ``--timeout`` and ``--api-key`` go before or after the command. Exit status:
+0 ok, 1 the service refused a request (4xx/5xx) or answered as VisionServe does not, 2 bad
+arguments or files, 3 the service could not be reached.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 from pydantic import BaseModel
 
 from visionserve_client.client import VisionServe
-from visionserve_client.errors import APIError, ConnectionFailed
+from visionserve_client.errors import APIError, ConnectionFailed, VisionServeError
 from visionserve_client.types import (
     ClassifyResponse,
     DetectResponse,
@@ -34,7 +37,6 @@ from visionserve_client.types import (
 )
 
 DEFAULT_URL = "http://127.0.0.1:8000"
-COMMANDS = ("classify", "detect", "segment", "explain", "models", "labels", "audit")
 
 
 def _overlay_path(base: str, index: int, count: int) -> Path:
@@ -120,61 +122,96 @@ def _describe(response: BaseModel, name: str) -> str:
     return response.model_dump_json(indent=2)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="visionserve", description="Call a running VisionServe.")
+def _connection_options(parser: argparse.ArgumentParser, suppressed: bool) -> None:
+    """--url, --timeout, --api-key: before the command, or after it (``suppressed``: an option
+    a command does not see keeps the value given before it)."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppressed else value
+
+    url_default = os.environ.get("VISIONSERVE_URL", DEFAULT_URL)
     parser.add_argument(
-        "--url", default=os.environ.get("VISIONSERVE_URL", DEFAULT_URL), help="service URL ($VISIONSERVE_URL)"
+        "--url", default=default(url_default), help=f"service URL ($VISIONSERVE_URL; default {url_default})"
     )
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    parser.add_argument("--timeout", type=float, default=default(60.0), help="seconds per request (60)")
     parser.add_argument(
         "--api-key",
-        default=os.environ.get("VISIONSERVE_API_KEY"),
+        default=default(os.environ.get("VISIONSERVE_API_KEY")),
         help="API key where the service requires one ($VISIONSERVE_API_KEY; prefer the variable: "
         "arguments show in process lists)",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+
+
+def add_commands(commands: Any) -> None:
+    """The commands that call a running service, on ``commands`` (argparse subparsers)."""
+    connection = argparse.ArgumentParser(add_help=False)
+    _connection_options(connection, suppressed=True)
+
+    def command(parent: Any, name: str, help_text: str) -> argparse.ArgumentParser:
+        found: argparse.ArgumentParser = parent.add_parser(
+            name, help=help_text, description=help_text, parents=[connection]
+        )
+        return found
 
     def images_command(name: str, help_text: str) -> argparse.ArgumentParser:
-        command = commands.add_parser(name, help=help_text)
-        command.add_argument("images", nargs="+", metavar="IMAGE")
-        command.add_argument("--model", default=None)
-        command.add_argument("--json", action="store_true", help="print the API's JSON answers")
-        return command
+        found = command(commands, name, help_text)
+        found.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, WebP...)")
+        found.add_argument("--model", default=None, help="a configured model (default: the service's)")
+        found.add_argument("--json", action="store_true", help="print the API's JSON answers")
+        return found
 
-    images_command("classify", "top-k classes").add_argument("--top-k", type=int, default=None)
+    classify = images_command("classify", "top-k classes of each image")
+    classify.add_argument("--top-k", type=int, default=None, help="classes per image")
     detect = images_command("detect", "objects with boxes")
-    detect.add_argument("--score-threshold", type=float, default=None)
+    detect.add_argument("--score-threshold", type=float, default=None, help="boxes scored below are dropped")
     detect.add_argument("--save-overlay", metavar="PNG", help="draw the boxes; several images: NAME-i.png")
     segment = images_command("segment", "classes or instances with masks")
     segment.add_argument("--save-overlay", metavar="PNG", help="tint the masks; several images: NAME-i.png")
     explain = images_command("explain", "why the model decided")
     explain.add_argument("--method", action="append", dest="methods", help="repeatable (default gradcam)")
-    explain.add_argument("--target-label", default=None)
-    explain.add_argument("--target-class", type=int, default=None)
+    explain.add_argument("--target-label", default=None, help="explain this label (default: the top one)")
+    explain.add_argument("--target-class", type=int, default=None, help="explain this class index")
+    explain.add_argument("--fidelity", action="store_true", help="measure each map's deletion/insertion AUC")
     explain.add_argument("--save-overlay", metavar="PNG", help="heatmap of the first method over the image")
     explain.add_argument("--progress", action="store_true", help="report each method's batches on stderr")
-    models = commands.add_parser("models", help="models, their tasks, versions and readiness")
-    models.add_argument("--json", action="store_true")
-    labels = commands.add_parser("labels", help="a model's label set, in class index order")
+    models = command(commands, "models", "models, their tasks, versions and readiness")
+    models.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    labels = command(commands, "labels", "a model's label set, in class index order")
     labels.add_argument("name", help="the model's configured name")
-    labels.add_argument("--json", action="store_true")
-    audit = commands.add_parser("audit", help="recorded predictions: list, show, explain again")
-    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
-    listing = audit_commands.add_parser("list", help="recorded predictions, newest first")
-    for flag in ("--model", "--model-version", "--label", "--since", "--until", "--request-id", "--cursor"):
-        listing.add_argument(flag, default=None)
-    listing.add_argument("--limit", type=int, default=None)
-    listing.add_argument("--json", action="store_true")
+    labels.add_argument("--json", action="store_true", help="print the API's JSON answer")
+    audit = command(commands, "audit", "recorded predictions: list, show, explain again")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="{list,show,explain}")
+    listing = command(audit_commands, "list", "recorded predictions, newest first, with top predictions")
+    for flag, what in (
+        ("--model", "a model's records"),
+        ("--model-version", "of this weights version"),
+        ("--label", "whose answer named this label"),
+        ("--since", "at or after (ISO 8601 or Unix time)"),
+        ("--until", "before (ISO 8601 or Unix time)"),
+        ("--request-id", "with this request id"),
+        ("--cursor", "the next page (printed after a page)"),
+    ):
+        listing.add_argument(flag, default=None, help=what)
+    listing.add_argument("--limit", type=int, default=None, help="records per page")
+    listing.add_argument("--json", action="store_true", help="print the API's JSON answer")
     one = "a record_id, or a request_id that names one record"
-    show = audit_commands.add_parser("show", help="one recorded prediction, as JSON")
+    show = command(audit_commands, "show", "one recorded prediction, as JSON")
     show.add_argument("id", help=one)
-    again = audit_commands.add_parser("explain", help="explain a recorded prediction again")
+    again = command(audit_commands, "explain", "explain a recorded prediction again, with its model version")
     again.add_argument("id", help=one)
     again.add_argument("--method", action="append", dest="methods", help="repeatable (default gradcam)")
-    again.add_argument("--target-label", default=None)
-    again.add_argument("--target-class", type=int, default=None)
-    again.add_argument("--json", action="store_true")
-    return parser
+    again.add_argument("--target-label", default=None, help="explain this label (default: the top one)")
+    again.add_argument("--target-class", type=int, default=None, help="explain this class index")
+    again.add_argument("--json", action="store_true", help="print the API's JSON answer")
+
+
+def build_parser(description: str = "Call a running VisionServe.") -> tuple[argparse.ArgumentParser, Any]:
+    """The command line's parser, and its subparsers (where ``visionserve serve`` adds itself)."""
+    parser = argparse.ArgumentParser(prog="visionserve", description=description)
+    _connection_options(parser, suppressed=False)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_commands(commands)
+    return parser, commands
 
 
 def _audit(client: VisionServe, args: argparse.Namespace) -> int:
@@ -211,14 +248,34 @@ def _audit(client: VisionServe, args: argparse.Namespace) -> int:
             r.model,
             r.model_version[:12],
             r.caller or "",
-            ", ".join(r.labels[:3]),
+            top_predictions(r.response),
         )
         for r in page.records
     ]
-    print(_table(rows, ("time", "record_id", "request_id", "model", "version", "caller", "labels")))
+    header = ("time", "record_id", "request_id", "model", "version", "caller", "top predictions")
+    print(_table(rows, header))
     if page.next_cursor:
         print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
     return 0
+
+
+def top_predictions(response: dict[str, Any], count: int = 3) -> str:
+    """The best-scored labels of a recorded answer, best first, each once: "cat 0.91, dog 0.05"."""
+    scored: list[tuple[float, str]] = []
+    pending: list[Any] = [response.get("results", [])]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            label, score = value.get("label"), value.get("score")
+            if isinstance(label, str) and isinstance(score, (int, float)):
+                scored.append((float(score), label))
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    best: dict[str, float] = {}
+    for score, label in sorted(scored, reverse=True):
+        best.setdefault(label, score)
+    return ", ".join(f"{label} {score:.2f}" for label, score in list(best.items())[:count])
 
 
 def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], BaseModel]:
@@ -234,6 +291,7 @@ def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], Base
         methods=args.methods or ["gradcam"],
         target_label=args.target_label,
         target_class=args.target_class,
+        fidelity=True if args.fidelity else None,
         on_progress=_report_progress if args.progress else None,
     )
 
@@ -255,28 +313,48 @@ def run(args: argparse.Namespace) -> int:
             label_set = client.labels(args.name)
             print(label_set.model_dump_json(indent=2) if args.json else _describe(label_set, args.name))
             return 0
-        call = _call(client, args)
-        answers: list[Any] = []
-        for index, path in enumerate(args.images):
-            if len(args.images) > 1:
-                print(f"[{index + 1}/{len(args.images)}] {path}", file=sys.stderr, flush=True)
+        return _each_image(_call(client, args), args)
+
+
+def _each_image(call: Callable[[str], BaseModel], args: argparse.Namespace) -> int:
+    """Every image, each answered or its failure named; 1 when one failed (all are tried)."""
+    answers: list[Any] = []
+    failed = 0
+    for index, path in enumerate(args.images):
+        if len(args.images) > 1:
+            print(f"[{index + 1}/{len(args.images)}] {path}", file=sys.stderr, flush=True)
+        try:
             response = call(path)
-            if args.json:
-                answers.append(response.model_dump(mode="json"))
-            else:
-                print(_describe(response, path))
-            overlay = getattr(args, "save_overlay", None)
-            if overlay:
-                out = _overlay_path(overlay, index, len(args.images))
-                _save_overlay(args.command, path, response, out)
-                print(f"overlay saved to {out}", file=sys.stderr)
+        except APIError as exc:
+            failed += 1
+            print(f"visionserve: {path}: {exc}", file=sys.stderr, flush=True)
+            error = {"code": exc.code, "message": exc.message, "request_id": exc.request_id}
+            answers.append({"file": path, "error": error})
+            continue
+        except OSError as exc:  # the file itself (missing, unreadable)
+            failed += 1
+            print(f"visionserve: {path}: {exc.strerror or exc}", file=sys.stderr, flush=True)
+            answers.append({"file": path, "error": {"code": "unreadable_file", "message": str(exc)}})
+            continue
         if args.json:
-            print(json.dumps(answers[0] if len(answers) == 1 else answers, indent=2))
-    return 0
+            answers.append(response.model_dump(mode="json"))
+        else:
+            print(_describe(response, path))
+        overlay = getattr(args, "save_overlay", None)
+        if overlay:
+            out = _overlay_path(overlay, index, len(args.images))
+            _save_overlay(args.command, path, response, out)
+            print(f"overlay saved to {out}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(answers[0] if len(answers) == 1 else answers, indent=2))
+    if failed and len(args.images) > 1:
+        print(f"visionserve: {failed} of {len(args.images)} images failed", file=sys.stderr)
+    return 1 if failed else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def run_parsed(args: argparse.Namespace) -> int:
+    """Run a parsed client command: every answer of the service, and every failure to get
+    one, ends in one clear line on stderr and an exit status, never a traceback."""
     try:
         return run(args)
     except APIError as exc:
@@ -285,9 +363,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConnectionFailed as exc:
         print(f"visionserve: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 3
+    except VisionServeError as exc:  # an answer that is not VisionServe's
+        print(f"visionserve: {args.url} did not answer as VisionServe does: {exc}", file=sys.stderr)
+        return 1
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        print(f"visionserve: bad --url {args.url!r}: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as exc:
         print(f"visionserve: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("visionserve: interrupted", file=sys.stderr)
+        return 130
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser, _ = build_parser()
+    return run_parsed(parser.parse_args(argv))
 
 
 if __name__ == "__main__":
