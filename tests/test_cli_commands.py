@@ -12,7 +12,7 @@ import pytest
 
 from tests.helpers import IMAGES
 from visionserve import cli
-from visionserve_client.cli import top_predictions
+from visionserve_client._tables import top_predictions
 
 OPTIONS = {
     (): ["--url", "--timeout", "--api-key", "classify", "detect", "segment", "explain", "models", "labels",
@@ -53,8 +53,14 @@ class _NotVisionServe(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         self.rfile.read(length)
         body = b"<html><body>hello</body></html>"
+        if self.path == "/v1/models/empty/labels":
+            self.send_response(204)
+            self.end_headers()
+            return
         self.send_response(200 if self.path.startswith("/v1/models") else 404)
         self.send_header("content-type", "text/html")
+        if self.path == "/v1/models/gzip/labels":
+            self.send_header("content-encoding", "gzip")  # and a body that is not gzip
         self.send_header("content-length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -85,8 +91,22 @@ def test_a_server_that_is_not_visionserve_gets_one_line_and_a_status(
     said = capsys.readouterr().err
     assert f"{chelsea}: 404" in said
     assert "Traceback" not in said
-    assert cli.main(["models", "--url", "localhost:8000"]) in (2, 3)  # no scheme
-    assert "Traceback" not in capsys.readouterr().err
+    for broken in ("gzip", "empty"):  # an answer that cannot be read, an empty one
+        assert cli.main(["labels", broken, "--url", elsewhere]) == 1
+        said = capsys.readouterr().err
+        assert said.count("\n") == 1, said
+        assert "Traceback" not in said
+    assert cli.main(["models", "--url", "localhost:8000"]) == 2  # no scheme
+    assert "http://" in capsys.readouterr().err
+
+
+def test_a_key_a_header_cannot_carry_is_refused_without_printing_it(
+    elsewhere: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli.main(["models", "--url", elsewhere, "--api-key", "sk-SECRET\r"]) == 2
+    said = capsys.readouterr().err
+    assert "API key" in said
+    assert "SECRET" not in said
 
 
 def test_missing_files_are_named_and_the_others_still_run(

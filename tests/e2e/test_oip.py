@@ -98,8 +98,9 @@ def test_uint8_pixels_and_base64_json_give_the_v1_answer(service: str) -> None:
     assert json.loads(outputs["results"]["data"][0])["classes"][0]["label"] == by_pixels
 
 
-def _one(datatype: str, shape: list[int], data: list[object]) -> dict[str, object]:
-    return {"inputs": [{"name": "images", "shape": shape, "datatype": datatype, "data": data}]}
+def _one(datatype: str, shape: list[int], data: list[object], **more: object) -> dict[str, object]:
+    name = "pixels" if datatype == "UINT8" else "images"
+    return {"inputs": [{"name": name, "shape": shape, "datatype": datatype, "data": data, **more}]}
 
 
 CHELSEA_B64 = base64.b64encode(image_bytes("chelsea.png")).decode()
@@ -117,6 +118,24 @@ BAD_REQUESTS = {
         "invalid_parameter",
     ),
     "wrong pixels": ("efficientnet-lite0", _one("UINT8", [2, 2, 4], [0] * 16), 422, "invalid_parameter"),
+    "pixels past 2**64": (
+        "efficientnet-lite0",
+        _one("UINT8", [2**32, 2**32, 3], []),
+        422,
+        "invalid_parameter",
+    ),
+    "input parameters not an object": (
+        "efficientnet-lite0",
+        _one("BYTES", [1], [CHELSEA_B64], parameters=[1]),
+        422,
+        "invalid_parameter",
+    ),
+    "output parameters not an object": (
+        "efficientnet-lite0",
+        {**_one("BYTES", [1], [CHELSEA_B64]), "outputs": [{"name": "labels", "parameters": "x"}]},
+        422,
+        "invalid_parameter",
+    ),
 }
 
 

@@ -25,7 +25,10 @@ DEFAULT_RETRIES = RetryPolicy()
 def parsed(response: httpx.Response, schema: type[T]) -> T:
     """The answer as ``schema``, or the API error it carries, raised."""
     if response.status_code == 204:
-        return schema.model_validate({})
+        try:
+            return schema.model_validate({})
+        except ValidationError as exc:
+            raise VisionServeError(f"an empty answer (204) where {schema.__name__} was expected") from exc
     if response.status_code >= 400:
         try:
             body = response.json()["error"]

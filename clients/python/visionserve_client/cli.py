@@ -19,19 +19,17 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel
 
+from visionserve_client._tables import Rows, describe, table, top_predictions
 from visionserve_client.client import VisionServe
-from visionserve_client.errors import APIError, ConnectionFailed, VisionServeError
+from visionserve_client.errors import APIError, ConnectionFailed, RequestTimeout, VisionServeError
 from visionserve_client.types import (
-    ClassifyResponse,
     DetectResponse,
     ExplainResponse,
-    InstanceSegmentation,
-    ModelLabels,
-    ModelList,
     ProgressEvent,
     SegmentResponse,
 )
@@ -60,66 +58,6 @@ def _save_overlay(kind: str, image_path: str, response: BaseModel, out: Path) ->
     else:
         raise ValueError(f"{kind} has no overlay")
     drawn.save(out)
-
-
-def _table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
-    cells = [[str(c) for c in header]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-Rows = list[tuple[object, ...]]
-
-
-def _box(box: Sequence[float]) -> str:
-    return ", ".join(f"{v:.0f}" for v in box)
-
-
-def _describe_segment(response: SegmentResponse, name: str) -> str:
-    result = response.results[0]
-    if isinstance(result, InstanceSegmentation):
-        rows: Rows = [(i.label, f"{i.score:.3f}", _box(i.box)) for i in result.instances]
-        title = f"{name} ({response.model}): {len(rows)} instances"
-        return title + "\n" + _table(rows, ("label", "score", "box"))
-    rows = [(c.label, f"{100 * c.pixel_share:.1f}%", f"{c.score:.3f}") for c in result.classes]
-    return f"{name} ({response.model})\n" + _table(rows, ("class", "pixels", "score"))
-
-
-def _describe_explain(response: ExplainResponse, name: str) -> str:
-    result = response.results[0]
-    target = result.target.label or result.target.text or result.target.index
-    rows: Rows = []
-    for explanation in result.explanations:
-        deletion = f"{explanation.fidelity.deletion_auc:.3f}" if explanation.fidelity else ""
-        rows.append((explanation.method, explanation.layer or "", f"{explanation.seconds:.2f}s", deletion))
-    header = ("method", "layer", "time", "deletion AUC")
-    return f"{name} ({response.model}): why {target!s}\n" + _table(rows, header)
-
-
-def _describe(response: BaseModel, name: str) -> str:
-    if isinstance(response, ClassifyResponse):
-        rows: Rows = [(c.label, f"{c.score:.3f}", c.index) for c in response.results[0].classes]
-        return f"{name} ({response.model})\n" + _table(rows, ("label", "score", "index"))
-    if isinstance(response, DetectResponse):
-        found = response.results[0].detections
-        rows = [(d.label, f"{d.score:.3f}", _box(d.box)) for d in found]
-        return f"{name} ({response.model}): {len(found)} objects\n" + _table(rows, ("label", "score", "box"))
-    if isinstance(response, SegmentResponse):
-        return _describe_segment(response, name)
-    if isinstance(response, ExplainResponse):
-        return _describe_explain(response, name)
-    if isinstance(response, ModelList):
-        rows = [
-            (m.name, m.task, "yes" if m.ready else "no", m.model_version[:12], ", ".join(m.explain_methods))
-            for m in response.models
-        ]
-        return _table(rows, ("name", "task", "ready", "version", "explain methods"))
-    if isinstance(response, ModelLabels):
-        rows = [(index, label) for index, label in enumerate(response.labels)]
-        title = f"{response.model} ({response.model_version[:12] or 'no version'}): {len(rows)} labels"
-        return title + "\n" + _table(rows, ("index", "label"))
-    return response.model_dump_json(indent=2)
 
 
 def _connection_options(parser: argparse.ArgumentParser, suppressed: bool) -> None:
@@ -225,7 +163,7 @@ def _audit(client: VisionServe, args: argparse.Namespace) -> int:
             target_label=args.target_label,
             target_class=args.target_class,
         )
-        print(explained.model_dump_json(indent=2) if args.json else _describe(explained, args.id))
+        print(explained.model_dump_json(indent=2) if args.json else describe(explained, args.id))
         return 0
     page = client.audit_predictions(
         model=args.model,
@@ -253,29 +191,10 @@ def _audit(client: VisionServe, args: argparse.Namespace) -> int:
         for r in page.records
     ]
     header = ("time", "record_id", "request_id", "model", "version", "caller", "top predictions")
-    print(_table(rows, header))
+    print(table(rows, header))
     if page.next_cursor:
         print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
     return 0
-
-
-def top_predictions(response: dict[str, Any], count: int = 3) -> str:
-    """The best-scored labels of a recorded answer, best first, each once: "cat 0.91, dog 0.05"."""
-    scored: list[tuple[float, str]] = []
-    pending: list[Any] = [response.get("results", [])]
-    while pending:
-        value = pending.pop()
-        if isinstance(value, dict):
-            label, score = value.get("label"), value.get("score")
-            if isinstance(label, str) and isinstance(score, (int, float)):
-                scored.append((float(score), label))
-            pending.extend(value.values())
-        elif isinstance(value, list):
-            pending.extend(value)
-    best: dict[str, float] = {}
-    for score, label in sorted(scored, reverse=True):
-        best.setdefault(label, score)
-    return ", ".join(f"{label} {score:.2f}" for label, score in list(best.items())[:count])
 
 
 def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], BaseModel]:
@@ -307,11 +226,11 @@ def run(args: argparse.Namespace) -> int:
             return _audit(client, args)
         if args.command == "models":
             listing = client.models()
-            print(listing.model_dump_json(indent=2) if args.json else _describe(listing, ""))
+            print(listing.model_dump_json(indent=2) if args.json else describe(listing, ""))
             return 0
         if args.command == "labels":
             label_set = client.labels(args.name)
-            print(label_set.model_dump_json(indent=2) if args.json else _describe(label_set, args.name))
+            print(label_set.model_dump_json(indent=2) if args.json else describe(label_set, args.name))
             return 0
         return _each_image(_call(client, args), args)
 
@@ -331,6 +250,13 @@ def _each_image(call: Callable[[str], BaseModel], args: argparse.Namespace) -> i
             error = {"code": exc.code, "message": exc.message, "request_id": exc.request_id}
             answers.append({"file": path, "error": error})
             continue
+        except VisionServeError as exc:  # this file's answer: too slow, or not VisionServe's
+            if isinstance(exc, ConnectionFailed) and not isinstance(exc, RequestTimeout):
+                raise  # the service is gone: the other files would fail the same way
+            failed += 1
+            print(f"visionserve: {path}: {exc}", file=sys.stderr, flush=True)
+            answers.append({"file": path, "error": {"code": "no_answer", "message": str(exc)}})
+            continue
         except OSError as exc:  # the file itself (missing, unreadable)
             failed += 1
             print(f"visionserve: {path}: {exc.strerror or exc}", file=sys.stderr, flush=True)
@@ -339,7 +265,7 @@ def _each_image(call: Callable[[str], BaseModel], args: argparse.Namespace) -> i
         if args.json:
             answers.append(response.model_dump(mode="json"))
         else:
-            print(_describe(response, path))
+            print(describe(response, path))
         overlay = getattr(args, "save_overlay", None)
         if overlay:
             out = _overlay_path(overlay, index, len(args.images))
@@ -352,9 +278,23 @@ def _each_image(call: Callable[[str], BaseModel], args: argparse.Namespace) -> i
     return 1 if failed else 0
 
 
+def _bad_arguments(args: argparse.Namespace) -> str | None:
+    """What is wrong with --url or --api-key, said without the key (it would be printed)."""
+    if urlsplit(args.url).scheme not in ("http", "https"):
+        return f"--url {args.url!r} needs http:// or https://"
+    key = args.api_key
+    if key is not None and (not key or any(not 32 < ord(c) < 127 for c in key)):
+        return "the API key is empty or holds a character a header cannot carry (a line ending?)"
+    return None
+
+
 def run_parsed(args: argparse.Namespace) -> int:
     """Run a parsed client command: every answer of the service, and every failure to get
     one, ends in one clear line on stderr and an exit status, never a traceback."""
+    wrong = _bad_arguments(args)
+    if wrong is not None:
+        print(f"visionserve: {wrong}", file=sys.stderr)
+        return 2
     try:
         return run(args)
     except APIError as exc:
@@ -366,9 +306,12 @@ def run_parsed(args: argparse.Namespace) -> int:
     except VisionServeError as exc:  # an answer that is not VisionServe's
         print(f"visionserve: {args.url} did not answer as VisionServe does: {exc}", file=sys.stderr)
         return 1
-    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+    except httpx.InvalidURL as exc:
         print(f"visionserve: bad --url {args.url!r}: {exc}", file=sys.stderr)
         return 2
+    except httpx.HTTPError as exc:  # an answer httpx could not read (a broken encoding...)
+        print(f"visionserve: {args.url} sent an answer that cannot be read: {exc}", file=sys.stderr)
+        return 1
     except (OSError, ValueError) as exc:
         print(f"visionserve: {exc}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,7 +107,7 @@ def _pixels(shape: list[int], raw: bytes | None, values: list[Any] | None) -> li
         shape = [1, *shape]
     if len(shape) != 4 or shape[3] != 3 or min(shape) < 1:
         raise Unprocessable(f"a UINT8 input must be [N, H, W, 3] or [H, W, 3], got {shape}")
-    count = int(np.prod(shape))
+    count = math.prod(shape)  # Python's integers: a huge shape cannot wrap around to a small count
     if raw is not None:
         if len(raw) != count:
             raise BadRequest(f"UINT8 tensor of shape {shape} needs {count} bytes, got {len(raw)}")
@@ -117,6 +118,13 @@ def _pixels(shape: list[int], raw: bytes | None, values: list[Any] | None) -> li
             raise Unprocessable(f"UINT8 data must be {count} integers in 0..255")
         array = np.asarray(flat, dtype=np.uint8)
     return list(array.reshape(shape))
+
+
+def _parameters(tensor: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = tensor.get("parameters") or {}
+    if not isinstance(found, dict):
+        raise Unprocessable(f"an {kind}'s 'parameters' must be an object")
+    return found
 
 
 def _check_input(name: Any, datatype: Any, pipeline: bool) -> None:
@@ -163,7 +171,7 @@ async def parse_infer(
     _check_input(tensor.get("name"), datatype, pipeline)
     if not isinstance(shape, list) or not all(isinstance(d, int) for d in shape):
         raise Unprocessable("input 'shape' must be a list of integers")
-    size = (tensor.get("parameters") or {}).get("binary_data_size")
+    size = _parameters(tensor, "input").get("binary_data_size")
     raw = None
     if size is not None:
         if not isinstance(size, int) or size < 0 or size > len(binary):
@@ -176,7 +184,7 @@ async def parse_infer(
         parsed.images = (
             _bytes_elements(raw) if raw is not None else _json_images(_flat(tensor.get("data", [])))
         )
-        if len(parsed.images) != int(np.prod(shape)):
+        if len(parsed.images) != math.prod(shape):
             raise Unprocessable(f"input shape {shape} does not match its {len(parsed.images)} elements")
     else:
         parsed.pixels = _pixels(shape, raw, tensor.get("data"))
@@ -196,7 +204,7 @@ async def parse_infer(
         if not isinstance(outputs, list) or not all(isinstance(o, dict) and "name" in o for o in outputs):
             raise Unprocessable("'outputs' must be a list of objects with a name")
         parsed.requested = {
-            str(o["name"]): bool((o.get("parameters") or {}).get("binary_data", parsed.binary_outputs))
+            str(o["name"]): bool(_parameters(o, "output").get("binary_data", parsed.binary_outputs))
             for o in outputs
         }
     return parsed

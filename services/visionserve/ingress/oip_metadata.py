@@ -90,12 +90,12 @@ def _config_tensor(name: str, tensor: Tensor, optional: bool) -> dict[str, Any]:
 
 def model_config(name: str, version: str, task: str, pipeline: bool) -> dict[str, Any]:
     """The model as Triton's model configuration (the JSON of its ModelConfig message)."""
-    policy = {"specific": {"versions": [version]}} if version else {"latest": {"num_versions": 1}}
     return {
         "name": name,
         "platform": f"visionserve_{task}",
         "backend": "visionserve",
-        "version_policy": policy,
+        # Triton's policy names versions by number; ours are weights digests: the one served.
+        "version_policy": {"latest": {"num_versions": 1}},
         "max_batch_size": 0,
         # Either input is enough: each is optional alone, and a request sends one of them.
         "input": [_config_tensor(n, t, optional=True) for n, t in inputs_of(pipeline).items()],

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from visionserve.config import PipelineConfig
-from visionserve.errors import BadRequest, ModelNotFound, Unprocessable
+from visionserve.errors import BadRequest, ModelNotFound, ModelUnavailable, Unprocessable
 from visionserve.ingress import oip, routes
 from visionserve.ingress.catalog import Entry
 from visionserve.ingress.errors import shown
@@ -75,6 +75,8 @@ async def _served(request: Request, name: str, version: str | None) -> tuple[Ent
     entry = found.catalog.oip_entry(name)
     info = await describe(found, entry)
     if version is not None and version != info.model_version:
+        if not info.ready:  # its version is not known now: not a wrong version
+            raise ModelUnavailable(f"model {name!r} is not ready: {info.error or 'loading'}; retry shortly")
         serves = f"version {info.model_version!r}" if info.model_version else "no numbered version"
         raise ModelNotFound(f"model {name!r} has no version {shown(version)!r}: it serves {serves}")
     return entry, info
