@@ -130,6 +130,12 @@ BAD_REQUESTS = {
         422,
         "invalid_parameter",
     ),
+    "unknown output": (
+        "efficientnet-lite0",
+        {**_one("BYTES", [1], [CHELSEA_B64]), "outputs": [{"name": "logits"}]},
+        422,
+        "invalid_parameter",
+    ),
     "output parameters not an object": (
         "efficientnet-lite0",
         {**_one("BYTES", [1], [CHELSEA_B64]), "outputs": [{"name": "labels", "parameters": "x"}]},

@@ -138,7 +138,7 @@ def _check_input(name: Any, datatype: Any, pipeline: bool) -> None:
 
 
 async def parse_infer(
-    request: Request, limits: LimitsConfig, schema: type[BaseModel], pipeline: bool
+    request: Request, limits: LimitsConfig, task: str, schema: type[BaseModel], pipeline: bool
 ) -> InferRequest:
     """The inference request's images (or pixels; a pipeline takes image files only) and
     parameters, checked."""
@@ -207,6 +207,9 @@ async def parse_infer(
             str(o["name"]): bool(_parameters(o, "output").get("binary_data", parsed.binary_outputs))
             for o in outputs
         }
+        unknown = sorted(set(parsed.requested) - set(OUTPUTS[task]))
+        if unknown:  # refused before the model runs
+            raise Unprocessable(f"unknown outputs {unknown}; this model has {sorted(OUTPUTS[task])}")
     return parsed
 
 
@@ -246,9 +249,6 @@ def infer_response(
 ) -> Response:
     tensors = output_tensors(task, results)
     wanted = parsed.requested or {name: parsed.binary_outputs for name in tensors}
-    unknown = sorted(set(wanted) - set(tensors))
-    if unknown:
-        raise Unprocessable(f"unknown outputs {unknown}; this model has {sorted(tensors)}")
     outputs, blobs = [], []
     for name, binary in wanted.items():
         datatype, shape, values = tensors[name]

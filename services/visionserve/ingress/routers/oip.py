@@ -144,7 +144,7 @@ async def v2_version_infer(name: str, version: str, request: Request) -> Respons
 async def _infer(request: Request, entry: Entry) -> Response:
     found = services(request)
     pipeline = isinstance(entry, PipelineConfig)
-    parsed = await oip.parse_infer(request, found.config.limits, _SCHEMAS[entry.task], pipeline)
+    parsed = await oip.parse_infer(request, found.config.limits, entry.task, _SCHEMAS[entry.task], pipeline)
     note_images(parsed.pixels or parsed.images)
     who = caller(request)
     if parsed.pixels:
