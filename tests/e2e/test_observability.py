@@ -324,6 +324,26 @@ def test_prometheus_sees_exact_counts_and_every_query_answers(
     sent, images = _send_traffic(*observed)
     first = {key: float(n) for key, n in sent.items()}
     _wait_for(prometheus, f"sum by (endpoint, model, code) ({requests})", first, by_code)
+    # Each replica exports its metrics on its own clock: the ingress's counts being in says
+    # nothing of the models'. Wait for what each model recorded in the first round too.
+    _wait_for(
+        prometheus,
+        f'sum by (model) (ray_visionserve_mask_area_share_count{{application="{APP}"}})',
+        {(SEGMENTER,): 2.0},
+        ("model",),
+    )
+    _wait_for(
+        prometheus,
+        f'sum by (model) (ray_visionserve_detections_per_image_count{{application="{APP}"}})',
+        {(DETECTOR,): 4.0},
+        ("model",),
+    )
+    _wait_for(
+        prometheus,
+        f'sum by (method) (ray_visionserve_explanation_seconds_count{{application="{APP}"}})',
+        {("gradcam",): 1.0, ("saliency",): 1.0},
+        ("method",),
+    )
     more_sent, more_images = _send_traffic(*observed)
     sent += more_sent
     images = {m: images[m] + more_images[m] for m in images}
