@@ -33,9 +33,14 @@ def test_routes_need_the_scope_of_what_they_do() -> None:
     assert scope_for_route("/v1/explain") == "explain"
     assert scope_for_route("/v1/models/{name}") == "read"
     assert scope_for_route("/docs") == "read"
-    assert scope_for_rpc("Detect") == "predict"
-    assert scope_for_rpc("Explain") == "explain"
-    assert scope_for_rpc("ListModels") == "read"
+    assert scope_for_rpc("/visionserve.v1.VisionServe/Detect") == "predict"
+    assert scope_for_rpc("/visionserve.v1.VisionServe/Explain") == "explain"
+    assert scope_for_rpc("/visionserve.v1.VisionServe/ListModels") == "read"
+    assert scope_for_rpc("/inference.GRPCInferenceService/ModelInfer") == "predict"
+    assert scope_for_rpc("/inference.GRPCInferenceService/ModelMetadata") == "read"
+    assert scope_for_rpc("/inference.GRPCInferenceService/ServerReady") is None
+    assert scope_for_rpc("/grpc.health.v1.Health/Check") is None
+    assert scope_for_rpc("/visionserve.v1.VisionServe/NoSuchMethod") == "predict"
 
 
 def test_missing_or_unknown_key_is_401_and_a_key_without_the_scope_403() -> None:

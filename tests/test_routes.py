@@ -223,3 +223,29 @@ def oip_tensors(task: str, results: list[dict[str, Any]]) -> dict[str, Any]:
     from visionserve.ingress.oip import output_tensors
 
     return output_tensors(task, results)
+
+
+def test_every_grpc_method_has_a_row_and_an_ingress_method() -> None:
+    """What the gRPC port registers is what ``routes.RPCS`` lists, and Serve finds each RPC's
+    ingress method by the RPC's name alone."""
+    from unittest.mock import Mock
+
+    from visionserve.ingress.api import Ingress
+    from visionserve.ingress.grpc_servicer import add_servicer
+
+    registered: set[str] = set()
+
+    class Server:
+        def add_generic_rpc_handlers(self, handlers: tuple[Any, ...]) -> None:
+            for handler in handlers:
+                registered.update(handler._method_handlers)
+
+        def add_registered_method_handlers(self, service: str, handlers: dict[str, Any]) -> None:
+            pass
+
+    add_servicer(Mock(), Server())
+    assert registered == set(routes.RPCS)
+    names = [method.rsplit("/", 1)[1] for method in routes.RPCS]
+    assert len(names) == len(set(names)), "two services' RPCs share a name"
+    for name in names:
+        assert callable(getattr(Ingress.func_or_class, name, None)), f"the ingress has no method {name}"

@@ -14,6 +14,7 @@ pydantic are turned into these in one place, ``visionserve.ingress.errors``.
     ├── ModelNotFound                404 model_not_found
     ├── ReferenceSetNotFound         404 reference_set_not_found
     ├── PredictionNotFound           404 prediction_not_found
+    ├── ServiceNotFound              404 service_not_found (gRPC health: a service not served)
     ├── CannotExplainRecord          409 cannot_explain_record
     ├── AmbiguousRequestId           409 ambiguous_request_id (several records share it)
     ├── PayloadTooLarge              413 payload_too_large
@@ -120,6 +121,10 @@ class ReferenceSetNotFound(ServiceError):
 
 class PredictionNotFound(ServiceError):
     status, code = 404, "prediction_not_found"
+
+
+class ServiceNotFound(ServiceError):
+    status, code = 404, "service_not_found"
 
 
 class CannotExplainRecord(ServiceError):

@@ -160,6 +160,46 @@ def test_grpc_keys_in_metadata(secured: tuple[str, str]) -> None:
     assert [m.name for m in models.models] == ["efficientnet-lite0"]
 
 
+def test_open_inference_and_health_over_grpc_take_the_same_keys(secured: tuple[str, str]) -> None:
+    import numpy as np
+    import tritonclient.grpc as triton
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from tritonclient.utils import InferenceServerException
+
+    url, target = secured
+    client = triton.InferenceServerClient(url=target)
+    images = triton.InferInput("images", [1], "BYTES")
+    images.set_data_from_numpy(np.array([image_bytes("chelsea.png")], dtype=np.object_))
+    # Health is open, as /readyz is: probes carry no keys.
+    assert client.is_server_live()
+    assert client.is_server_ready()
+    with grpc.insecure_channel(target) as channel:
+        checked = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=30)
+    assert checked.status == health_pb2.HealthCheckResponse.SERVING
+    refusals = [
+        ("StatusCode.UNAUTHENTICATED", lambda: client.get_model_metadata("efficientnet-lite0")),
+        ("StatusCode.UNAUTHENTICATED", lambda: client.infer("efficientnet-lite0", [images])),
+        ("StatusCode.PERMISSION_DENIED",
+         lambda: client.infer("efficientnet-lite0", [images], headers={"x-api-key": READ})),
+    ]  # fmt: skip
+    for status, call in refusals:
+        with pytest.raises(InferenceServerException) as refused:
+            call()
+        assert refused.value.status() == status, str(refused.value)
+    assert client.get_model_metadata("efficientnet-lite0", headers={"x-api-key": READ}).name
+    answer = client.infer("efficientnet-lite0", [images], headers={"authorization": f"Bearer {APP_KEY}"})
+    request_id = answer.get_response().parameters["request_id"].string_param
+    # The audit trail names the key that asked, as for HTTP.
+    record = f"{url}/v1/audit/predictions/{request_id}"
+    deadline = time.monotonic() + 10
+    while (found := httpx.get(record, headers=_bearer(AUDIT), timeout=30)).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert found.status_code == 200, found.text
+    assert found.json()["caller"] == "app"
+    client.close()
+
+
 def test_the_audit_page_asks_for_a_key_and_shows_what_it_may_not_do(
     secured: tuple[str, str], browser: Any
 ) -> None:

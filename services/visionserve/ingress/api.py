@@ -31,6 +31,8 @@ from visionserve.ingress.colocated import InProcessHandle, colocated_models
 from visionserve.ingress.errors import EXPECTED_ERRORS, error_response, to_response
 from visionserve.ingress.gateway import Gateway
 from visionserve.ingress.grpc_api import GrpcMethods
+from visionserve.ingress.grpc_health import HealthGrpcMethods
+from visionserve.ingress.grpc_oip import OipGrpcMethods
 from visionserve.ingress.measure import MeasureRequests, authenticator
 from visionserve.ingress.replica import Replica, publish
 from visionserve.ingress.routers import audit, explain, models, oip, pages, predict, understand
@@ -84,7 +86,7 @@ def _served_app() -> FastAPI:
 
 @serve.deployment
 @serve.ingress(_served_app)
-class Ingress(GrpcMethods):
+class Ingress(GrpcMethods, OipGrpcMethods, HealthGrpcMethods):
     def __init__(
         self,
         config: dict[str, Any],

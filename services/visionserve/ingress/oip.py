@@ -7,6 +7,8 @@ Requests carry one input tensor of images (``visionserve.ingress.oip_metadata.IN
 - ``pixels``, ``UINT8`` of shape [N, H, W, 3] or [H, W, 3]: RGB pixels, decoded by the caller.
 Request ``parameters`` are the task's own (``top_k``, ``score_threshold``...).
 
+gRPC (``ingress.grpc_oip``) hands its messages to the same checks, as the REST JSON.
+
 Answers: each task's tensors (``oip_metadata.OUTPUTS``) and, for every task, ``results``:
 BYTES [N], each the JSON of the /v1 result. Outputs come as JSON or in the binary extension,
 as asked.
@@ -156,6 +158,14 @@ async def parse_infer(
         document = json_document(header)
     except ValueError as exc:
         raise BadRequest(f"malformed JSON inference header: {exc}") from None
+    return parse_document(document, binary, limits, task, schema, pipeline)
+
+
+def parse_document(
+    document: Any, binary: bytes, limits: LimitsConfig, task: str, schema: type[BaseModel], pipeline: bool
+) -> InferRequest:
+    """An inference request as the REST protocol's JSON writes it, with the bytes after its
+    header (``binary_data_size`` of the input says how many are its data), checked."""
     if (
         not isinstance(document, dict)
         or not isinstance(document.get("inputs"), list)
@@ -232,7 +242,8 @@ def output_tensors(task: str, results: list[dict[str, Any]]) -> dict[str, tuple[
     return {name: (OUTPUTS[task][name].datatype, *shaped[name]) for name in OUTPUTS[task]}
 
 
-def _binary(datatype: str, values: Any) -> bytes:
+def tensor_bytes(datatype: str, values: Any) -> bytes:
+    """A tensor's row-major elements, as the binary extension and gRPC's raw contents carry them."""
     if datatype == "BYTES":
         return b"".join(struct.pack("<I", len(v)) + v for v in values)
     return np.ascontiguousarray(values, dtype=_NUMPY[datatype]).tobytes()
@@ -254,7 +265,7 @@ def infer_response(
         datatype, shape, values = tensors[name]
         entry: dict[str, Any] = {"name": name, "datatype": datatype, "shape": shape}
         if binary:
-            blob = _binary(datatype, values)
+            blob = tensor_bytes(datatype, values)
             entry["parameters"] = {"binary_data_size": len(blob)}
             blobs.append(blob)
         else:

@@ -160,16 +160,27 @@ ROUTES: tuple[Route, ...] = (
 )  # fmt: skip
 
 GRPC_SERVICE = "/visionserve.v1.VisionServe/"
+OIP_GRPC_SERVICE = "/inference.GRPCInferenceService/"
+HEALTH_GRPC_SERVICE = "/grpc.health.v1.Health/"
 _PREDICT_RPCS = ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")
-RPCS: dict[str, tuple[Scope, Kind]] = {
-    **{rpc: ("predict", "predict") for rpc in _PREDICT_RPCS},
-    "Explain": ("explain", "explain"),
-    "ListModels": ("read", "other"),
+_OIP_READ_RPCS = ("ModelReady", "ServerMetadata", "ModelMetadata", "ModelConfig", "RepositoryIndex")
+RPCS: dict[str, tuple[Scope | None, Kind]] = {
+    **{GRPC_SERVICE + rpc: ("predict", "predict") for rpc in _PREDICT_RPCS},
+    GRPC_SERVICE + "Explain": ("explain", "explain"),
+    GRPC_SERVICE + "ListModels": ("read", "other"),
+    # The Open Inference Protocol (protos/visionserve/oip/v2), as its /v2 twins.
+    OIP_GRPC_SERVICE + "ServerLive": (V2_LIVE.scope, "other"),
+    OIP_GRPC_SERVICE + "ServerReady": (V2_READY.scope, "other"),
+    **{OIP_GRPC_SERVICE + rpc: ("read", "other") for rpc in _OIP_READ_RPCS},
+    OIP_GRPC_SERVICE + "ModelInfer": (V2_INFER.scope, "predict"),
+    # Health checking (grpc.health.v1), open as /readyz: probes carry no keys.
+    **{HEALTH_GRPC_SERVICE + rpc: (READYZ.scope, "other") for rpc in ("Check", "List", "Watch")},
 }
-"""The gRPC methods (protos/visionserve/v1), with the scope and kind of their HTTP twins."""
+"""Every gRPC method served, by its full name, with the scope and kind of its HTTP twin.
+Serve calls the ingress's method named after the RPC alone: names are unique across services."""
 
 _BY_PATH = {route.path: route for route in ROUTES}
-_KIND = {**{r.path: r.kind for r in ROUTES}, **{GRPC_SERVICE + rpc: kind for rpc, (_, kind) in RPCS.items()}}
+_KIND = {**{r.path: r.kind for r in ROUTES}, **{method: kind for method, (_, kind) in RPCS.items()}}
 _SHED_EXACT = {r.path: r for r in ROUTES if r.shed and "{" not in r.path}
 _SHED_TEMPLATED = [r for r in ROUTES if r.shed and "{" in r.path]
 
@@ -180,8 +191,10 @@ def scope_for_route(path: str) -> Scope | None:
     return route.scope if route is not None else "read"
 
 
-def scope_for_rpc(rpc: str) -> Scope:
-    found = RPCS.get(rpc)
+def scope_for_rpc(method: str) -> Scope | None:
+    """The scope a gRPC method (``/package.Service/Method``) needs; one without a row needs
+    ``predict``."""
+    found = RPCS.get(method)
     return found[0] if found is not None else "predict"
 
 
