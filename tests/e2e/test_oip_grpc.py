@@ -154,3 +154,21 @@ def test_health_checking_says_serving(grpc_target: str) -> None:
         watch.cancel()
         gone = list(health.Watch(health_pb2.HealthCheckRequest(service="nope"), timeout=30))
         assert [m.status for m in gone] == [health_pb2.HealthCheckResponse.SERVICE_UNKNOWN]
+
+
+def test_the_serve_proxy_port_serves_both_services_too(local_service: Any) -> None:
+    """The port a Kubernetes probe and a load balancer reach: Serve's proxy, which asks for the
+    application by name once it serves several (as this test session's Serve does)."""
+    from visionserve.local import APP_NAME
+
+    assert local_service.proxy_grpc_port is not None
+    target = f"{local_service.host}:{local_service.proxy_grpc_port}"
+    ours = [("application", APP_NAME)]
+    client = triton.InferenceServerClient(url=target)
+    assert client.is_server_ready(headers=dict(ours))
+    answer = client.infer(CLASSIFIER, [_images("chelsea.png")], headers=dict(ours))
+    assert answer.as_numpy("labels")[0, 0].decode() in CAT_LABELS
+    client.close()
+    with grpc.insecure_channel(target) as channel:
+        check = health_pb2_grpc.HealthStub(channel).Check
+        assert check(health_pb2.HealthCheckRequest(), timeout=30, metadata=ours).status == SERVING
