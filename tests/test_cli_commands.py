@@ -134,3 +134,14 @@ def test_audit_lists_a_records_best_scored_predictions_first() -> None:
     assert top_predictions(response) == "tabby 0.90, dog 0.50, ant 0.01"
     assert top_predictions(response, count=1) == "tabby 0.90"
     assert top_predictions({"results": []}) == ""
+
+
+@pytest.mark.parametrize("given", [["--url", "http://elsewhere:1"], ["--api-key=k"], ["--timeout", "5"]])
+def test_serve_refuses_the_client_commands_options(
+    given: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Given before ``serve``, the parser takes them; serve would ignore them: refused instead."""
+    with pytest.raises(SystemExit) as done:
+        cli.main([*given, "serve"])
+    assert done.value.code == 2
+    assert f"{given[0].split('=')[0]} is for the client commands" in capsys.readouterr().err

@@ -68,7 +68,11 @@ def _serve(args: argparse.Namespace) -> int:
     started.set()
     print(f"VisionServe on {service.url}  (API docs {service.url}/docs; Ctrl-C stops)", flush=True)
     if service.grpc_port is not None:
-        print(f"gRPC (protos/visionserve/v1) on {service.host}:{service.grpc_port}", flush=True)
+        print(
+            f"gRPC (visionserve.v1, the Open Inference Protocol, grpc.health.v1) on "
+            f"{service.host}:{service.grpc_port}",
+            flush=True,
+        )
     if service.metrics_port is not None:
         print(f"Prometheus metrics on http://{service.host}:{service.metrics_port}/metrics", flush=True)
     if service.proxy_port != service.port:
@@ -140,6 +144,9 @@ def _add_serve(commands: Any) -> None:
     )
 
 
+_CLIENT_OPTIONS = ("--url", "--timeout", "--api-key")
+
+
 def main(argv: list[str] | None = None) -> int:
     """``serve`` runs the service; every other command calls a running one (the client
     package's command line), all in one parser, so ``--help`` shows them all."""
@@ -148,8 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         "visionserve COMMAND --help describes each."
     )
     _add_serve(commands)
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
     if args.command == "serve":
+        client_only = [t for t in argv if t.split("=", 1)[0] in _CLIENT_OPTIONS]
+        if client_only:  # given before the command: accepted by the parser, meaningless to serve
+            parser.error(f"{client_only[0].split('=', 1)[0]} is for the client commands; serve takes "
+                         "--host, --port and --grpc-port")  # fmt: skip
         return _serve(args)
     return client_cli.run_parsed(args)
 
