@@ -46,6 +46,7 @@ PAIRS = {
     "FloatMap": types.FloatMap,
     "Fidelity": types.Fidelity,
     "ExplainTarget": types.ExplainTarget,
+    "InputGeometry": types.InputGeometry,
     "MethodExplanation": types.MethodExplanation,
     "ExplainResult": types.ExplainResult,
     "ExplainResponse": types.ExplainResponse,

@@ -94,3 +94,46 @@ def test_heatmap_overlay_keeps_the_image_size() -> None:
     pixels = np.asarray(blended).astype(int)
     assert pixels[8, 0, 2] > pixels[8, 0, 0]  # low: blue
     assert pixels[8, 31, 0] > pixels[8, 31, 2]  # high: red
+
+
+def test_one_colour_convention_and_what_was_not_seen_is_never_a_scale_colour() -> None:
+    from visionserve_client import colours
+
+    photo = np.full((20, 40, 3), 200, dtype=np.uint8)
+    signed = np.zeros((20, 40), dtype=np.float32)
+    signed[:, :10], signed[:, 30:] = -1.0, 1.0
+    drawn = colours.blend(photo, signed, signed=True, opacity=1.0).astype(int)
+    assert (drawn[:, 15] == 200).all()  # no evidence: the photo, not a veil of a colour
+    assert tuple(drawn[0, 0]) == colours.AGAINST
+    assert tuple(drawn[0, 39]) == colours.FOR
+    ramp = colours.rgba(np.linspace(0, 1, 5), signed=False)
+    assert [tuple(c[:3]) for c in ramp] == list(colours.SEQUENTIAL)
+    # Only columns 10..30 were seen: outside, the photo dimmed or the hatching, whatever the map.
+    unsigned = np.ones((20, 40), dtype=np.float32)
+    drawn = colours.blend(photo, unsigned, signed=False, opacity=0.5, seen=(10, 0, 30, 20)).astype(int)
+    outside = np.concatenate([drawn[:, :10], drawn[:, 30:]], axis=1).reshape(-1, 3)
+    dimmed, hatched = round(200 * colours.NOT_SEEN_DIM), colours.HATCH_GREY
+    assert {tuple(p) for p in outside} == {(dimmed,) * 3, (hatched,) * 3}
+    assert (drawn[:, 10:30] == np.round(200 * 0.5 + np.array(colours.SEQUENTIAL[-1]) * 0.5)).all()
+
+
+def test_overlays_hatch_what_the_model_did_not_see() -> None:
+    from visionserve_client import colours
+    from visionserve_client.types import InputGeometry
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((10, 20), 128, dtype=np.uint8)).save(buffer, "PNG")
+    explanation = MethodExplanation(
+        method="integrated_gradients",
+        raw=FloatMap(shape=(10, 20), scale=1.0, data=base64.b64encode(bytes(400)).decode()),
+        signed=True,
+        normalized_png=base64.b64encode(buffer.getvalue()).decode(),
+        seconds=0.1,
+    )
+    geometry = InputGeometry(input_size=(10, 10), input_box=(0, 0, 10, 10), image_box=(5, 0, 15, 10))
+    photo = Image.new("RGB", (40, 20), (100, 150, 200))
+    drawn = np.asarray(overlay_heatmap(photo, explanation, geometry)).astype(int)
+    assert (drawn[:, 10:30] == (100, 150, 200)).all()  # seen, signed 0: the photo itself
+    left = drawn[:, :10].reshape(-1, 3)
+    dimmed = tuple(round(v * colours.NOT_SEEN_DIM) for v in (100, 150, 200))
+    assert {tuple(p) for p in left} == {dimmed, (colours.HATCH_GREY,) * 3}

@@ -219,7 +219,7 @@ def explain(
 ) -> Call[ExplainResponse]:
     form = _form(model=model, **options)
     form["methods"] = list(methods)
-    for flag in ("fidelity", "overlay"):
+    for flag in ("fidelity", "overlay", "input_map"):
         if options.get(flag) is not None:
             form[flag] = str(options[flag]).lower()
     if options.get("target_box") is not None:

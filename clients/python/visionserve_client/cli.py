@@ -54,7 +54,8 @@ def _save_overlay(kind: str, image_path: str, response: BaseModel, out: Path) ->
     elif isinstance(response, SegmentResponse):
         drawn = visualize.draw_segmentation(image, response.results[0])
     elif isinstance(response, ExplainResponse):
-        drawn = visualize.overlay_heatmap(image, response.results[0].explanations[0])
+        result = response.results[0]
+        drawn = visualize.overlay_heatmap(image, result.explanations[0], result.geometry)
     else:
         raise ValueError(f"{kind} has no overlay")
     drawn.save(out)

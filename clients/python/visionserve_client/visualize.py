@@ -13,10 +13,12 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
+from visionserve_client import colours
 from visionserve_client.types import (
     RLE,
     DetectionResult,
     FloatMap,
+    InputGeometry,
     InstanceSegmentation,
     MethodExplanation,
     SemanticSegmentation,
@@ -116,30 +118,33 @@ def draw_segmentation(
     return drawn
 
 
-def overlay_heatmap(image: Image.Image, explanation: MethodExplanation, *, alpha: float = 0.5) -> Image.Image:
-    """The explanation's normalised map, coloured (blue low, red high), blended over the image."""
-    view = np.asarray(png_image(explanation.normalized_png).convert("L"), dtype=np.float32) / 255.0
-    if view.shape != (image.height, image.width):
-        view = (
-            np.asarray(
-                Image.fromarray((view * 255).astype(np.uint8)).resize(image.size, Image.Resampling.BILINEAR),
-                dtype=np.float32,
-            )
-            / 255.0
-        )
-    heat = _colormap(view)
-    base = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return Image.fromarray((base * (1 - alpha) + heat * alpha).round().astype(np.uint8))
+def overlay_heatmap(
+    image: Image.Image,
+    explanation: MethodExplanation,
+    geometry: InputGeometry | None = None,
+    *,
+    alpha: float = 0.5,
+) -> Image.Image:
+    """The explanation's normalised map over the image, in the colours every view uses
+    (``visionserve_client.colours``: sequential for unsigned maps, diverging for signed ones).
+    Given the result's ``geometry``, what the model never saw is dimmed and hatched, not
+    coloured as if it did not matter."""
+    gray = png_image(explanation.normalized_png).convert("L")
+    if gray.size != image.size:
+        gray = gray.resize(image.size, Image.Resampling.BILINEAR)
+    values = colours.from_png(np.asarray(gray), explanation.signed)
+    seen = None
+    if geometry is not None:
+        seen = _scaled_box(geometry.image_box, explanation.raw.shape, (image.height, image.width))
+    photo = np.asarray(image.convert("RGB"))
+    return Image.fromarray(colours.blend(photo, values, explanation.signed, alpha, seen))
 
 
-def _colormap(values: np.ndarray) -> np.ndarray:
-    """[0, 1] -> RGB in 0..255 along blue, cyan, yellow, red (a compact 'jet')."""
-    stops = np.array([[0, 0, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0]], dtype=np.float32)
-    scaled = np.clip(values, 0.0, 1.0) * (len(stops) - 1)
-    low = np.floor(scaled).astype(int).clip(0, len(stops) - 2)
-    fraction = (scaled - low)[..., None]
-    colored: np.ndarray = stops[low] * (1 - fraction) + stops[low + 1] * fraction
-    return colored
+def _scaled_box(box: Sequence[int], shape: Sequence[int], size: Sequence[int]) -> colours.Box:
+    """A box in the map's pixels (``shape``: height, width) in an image of ``size`` (h, w)."""
+    fy, fx = size[0] / shape[0], size[1] / shape[1]
+    x1, y1, x2, y2 = box
+    return round(x1 * fx), round(y1 * fy), round(x2 * fx), round(y2 * fy)
 
 
 def _box(

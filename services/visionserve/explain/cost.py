@@ -15,6 +15,8 @@ from typing import Any
 from visionserve.explain.options import Options, options_from
 
 GRADIENT = 2
+FIRST_STEPS = 32
+"""Integrated Gradients' first steps when the request leaves them to completeness."""
 
 
 def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: int | None) -> int:
@@ -24,8 +26,8 @@ def forward_passes(methods: Sequence[str], raw: Mapping[str, Any], input_side: i
     options = options_from(Options, raw)
     total = 0
     for method in dict.fromkeys(methods):
-        if method == "integrated_gradients":
-            total += GRADIENT * (options.steps + 1)
+        if method == "integrated_gradients":  # unset steps: its first 32; it adds only within the budget
+            total += GRADIENT * ((options.steps or FIRST_STEPS) + 1)
         elif method == "smoothgrad":
             total += GRADIENT * options.samples
         elif method == "occlusion":

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from visionserve.errors import Unprocessable
 from visionserve.explain.base import Attribution, Explainer, Forward
+from visionserve.explain.cost import FIRST_STEPS
 from visionserve.explain.guided import GuidedReLUs
 from visionserve.explain.options import Options
 from visionserve.explain.targets import Target
@@ -69,8 +70,18 @@ def _baseline(x: torch.Tensor, kind: str) -> torch.Tensor:
     raise Unprocessable(f"unknown baseline {kind!r}: use zeros, mean or blur")
 
 
+COMPLETENESS_TOLERANCE = 0.05
+"""Integrated Gradients adds steps until its attributions sum to within this share of the
+score's change from the baseline (the completeness axiom), unless the caller fixed the steps."""
+
+
 class IntegratedGradients(Explainer):
-    """Sundararajan et al. 2017, trapezoidal rule: (x - x') * mean gradient along the path."""
+    """Sundararajan et al. 2017, trapezoidal rule: (x - x') * mean gradient along the path.
+
+    The attributions should sum to f(x) - f(x'); how far they miss is reported as
+    ``completeness_gap`` (a share of that change). With no ``steps`` asked for, the path is
+    refined (32, 64, 128... steps, each doubling evaluating only the new midpoints) until the
+    gap is under 5% or the next doubling would pass ``max_steps``, the request's budget."""
 
     name = "integrated_gradients"
 
@@ -78,20 +89,52 @@ class IntegratedGradients(Explainer):
         self, model: Any, x: torch.Tensor, target: Target, layer: Any, options: Options
     ) -> Attribution:
         baseline = _baseline(x, options.baseline)
-        steps = options.steps
-        alphas = torch.linspace(0.0, 1.0, steps + 1)
-        weights = torch.ones(steps + 1)
-        weights[0] = weights[-1] = 0.5
-        total = torch.zeros_like(x[0])
-        for start in range(0, steps + 1, options.batch_size):
-            a = alphas[start : start + options.batch_size].view(-1, 1, 1, 1)
-            grad, _ = _input_gradient(model, baseline + a * (x - baseline), target)
-            total += (grad * weights[start : start + options.batch_size].view(-1, 1, 1, 1)).sum(dim=0)
-            options.progress.step(min(start + options.batch_size, steps + 1), steps + 1)
+        fixed = options.steps is not None
+        steps = options.steps if options.steps is not None else min(FIRST_STEPS, options.max_steps)
+        # Trapezoid sum of the path's gradients: ends weighted 1/2; doubling adds the midpoints.
+        ends, end_scores = self._gradients(model, x, baseline, torch.tensor([0.0, 1.0]), target, options)
+        total = (ends[0] + ends[1]) / 2
+        inside = torch.arange(1, steps) / steps
+        total += self._gradients(model, x, baseline, inside, target, options)[0].sum(0)
+        change = float(end_scores[1] - end_scores[0])
+        gap = _gap((x - baseline)[0] * total / steps, change)
+        while not fixed and gap >= COMPLETENESS_TOLERANCE and steps * 2 <= options.max_steps:
+            midpoints = (torch.arange(steps) + 0.5) / steps
+            total += self._gradients(model, x, baseline, midpoints, target, options)[0].sum(0)
+            steps *= 2
+            gap = _gap((x - baseline)[0] * total / steps, change)
         attribution = (x - baseline)[0] * total / steps
-        _, score = _input_gradient(model, x, target)
-        params = {"steps": steps, "baseline": options.baseline}
-        return Attribution(attribution.sum(dim=0).numpy(), float(score[0]), params=params)
+        chosen = "requested" if fixed else "converged" if gap < COMPLETENESS_TOLERANCE else "budget"
+        params = {
+            "steps": steps,
+            "baseline": options.baseline,
+            "completeness_gap": round(gap, 6),
+            "steps_chosen": chosen,
+        }
+        return Attribution(attribution.sum(dim=0).numpy(), float(end_scores[1]), params=params)
+
+    def _gradients(
+        self, model: Any, x: torch.Tensor, baseline: torch.Tensor, alphas: torch.Tensor, target: Target,
+        options: Options,
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+        """Gradients and scores at these points of the path, in batches."""
+        grads, scores = [], []
+        for start in range(0, len(alphas), options.batch_size):
+            a = alphas[start : start + options.batch_size].view(-1, 1, 1, 1)
+            grad, score = _input_gradient(model, baseline + a * (x - baseline), target)
+            grads.append(grad)
+            scores.append(score)
+            options.progress.step(start + len(a), len(alphas))
+        if not grads:
+            return torch.zeros((0, *x.shape[1:])), torch.zeros(0)
+        return torch.cat(grads), torch.cat(scores)
+
+
+def _gap(attribution: torch.Tensor, change: float) -> float:
+    """How far the attributions' sum is from the score's change, as a share of the change
+    (absolute where the change is ~0)."""
+    missed = abs(float(attribution.sum()) - change)
+    return missed / abs(change) if abs(change) > 1e-6 else missed
 
 
 def guided_gradient(model: Any, x: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:

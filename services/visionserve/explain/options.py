@@ -17,7 +17,8 @@ OptionsT = TypeVar("OptionsT")
 class Options:
     """Method options from the request (each method reads the ones it uses)."""
 
-    steps: int = 32
+    steps: int | None = None
+    """Integrated Gradients' steps; None: as many as completeness needs, up to ``max_steps``."""
     baseline: str = "zeros"
     samples: int = 16
     noise_level: float = 0.15
@@ -31,12 +32,18 @@ class Options:
     batch_size: int = 32
     progress: Progress = field(default=NO_PROGRESS, compare=False, repr=False)
     """Not from the request: where the running method reports its batches."""
+    max_steps: int = 512
+    """Not from the request: the most steps Integrated Gradients may add (its cost budget)."""
+
+
+SERVICE_OPTIONS = ("progress", "max_steps")
+"""Options the service sets, never the caller."""
 
 
 def options_from(cls: type[OptionsT], raw: Mapping[str, Any]) -> OptionsT:
     """Options of dataclass CLS from a request's parameters: the fields the request sets (never
     ``progress``, which is the service's, not the caller's)."""
-    names = (f.name for f in fields(cls) if f.name != "progress")  # type: ignore[arg-type]
+    names = (f.name for f in fields(cls) if f.name not in SERVICE_OPTIONS)  # type: ignore[arg-type]
     return cls(**{name: raw[name] for name in names if raw.get(name) is not None})
 
 
@@ -64,6 +71,7 @@ class ExplainParams:
     layer: str | None = None
     fidelity: bool = False
     overlay: bool = False
+    input_map: bool = False
 
 
 def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
@@ -78,4 +86,5 @@ def parse_explain_params(raw: dict[str, Any]) -> ExplainParams:
         layer=raw.get("layer"),
         fidelity=bool(raw.get("fidelity")),
         overlay=bool(raw.get("overlay")),
+        input_map=bool(raw.get("input_map")),
     )

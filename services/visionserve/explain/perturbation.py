@@ -60,7 +60,12 @@ class Occlusion(Explainer):
 class Rise(Explainer):
     """Petsiuk et al. 2018 (RISE), and on detectors 2021 (D-RISE): random smooth masks keep a
     share of the image; each mask is weighted by the target's score on the masked image (for a
-    box: its best match's IoU + score). Forward passes only, in batches, seeded."""
+    box: its best match's IoU + score). Forward passes only, in batches, seeded.
+
+    The weighted mean of the masks is nearly flat (every pixel is kept in about half of them,
+    and most masks score alike), so its mean is removed, as D-RISE does: what remains is signed,
+    above or below the average mask's score, and a region's share of the positive mass says
+    how much it matters rather than how large it is."""
 
     name = "rise"
     needs_gradients = False
@@ -100,6 +105,5 @@ class Rise(Explainer):
             "probability": options.probability,
             "seed": options.seed,
         }
-        return Attribution(
-            (total / (options.masks * options.probability)).numpy(), float(base[0]), params=params
-        )
+        saliency = total / (options.masks * options.probability)
+        return Attribution((saliency - saliency.mean()).numpy(), float(base[0]), params=params)

@@ -21,7 +21,7 @@ from visionserve.custom import VisionModel
 from visionserve.engine import ModelEngine
 from visionserve.errors import ExplanationTooCostly, Unprocessable
 from visionserve.explain import views
-from visionserve.explain.cost import GRADIENT, forward_passes
+from visionserve.explain.cost import FIRST_STEPS, GRADIENT, forward_passes
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
 from visionserve.explain.methods import METHODS, CamExplainer, Recorded
@@ -248,13 +248,17 @@ class ExplainableModel:
                 target, described = self._target(x, item, params)
             recorded: dict[str, Recorded] = {}  # CAM methods on one layer share one pass
             if max_passes is not None:
-                self._check_cost(x, target, params, raw_params, recorded, max_passes)
+                left = self._check_cost(x, target, params, raw_params, recorded, max_passes)
+                if params.options.steps is None:  # Integrated Gradients may refine within the budget
+                    max_steps = min(params.options.max_steps, FIRST_STEPS + left // GRADIENT)
+                    params = replace(params, options=replace(params.options, max_steps=max_steps))
             explanations = []
             for method in params.methods:
                 progress.begin(method)
                 explanations.append(self._run(method, x, target, params, image, item, recorded, forward))
         return ExplainResult(
             image=ImageSize(width=image.width, height=image.height),
+            geometry=self.engine.task.geometry(item, int(x.shape[3]), int(x.shape[2])),
             target=described,
             explanations=explanations,
         )
@@ -267,9 +271,10 @@ class ExplainableModel:
         raw_params: dict[str, Any],
         recorded: dict[str, Recorded],
         max_passes: int,
-    ) -> None:
+    ) -> int:
         """The cost on this input as preprocessed (a user model's size is known only now; the
-        ingress counted its occlusion windows as one), Score-CAM's channels included."""
+        ingress counted its occlusion windows as one), Score-CAM's channels included; returns
+        the passes left in the budget."""
         others = [m for m in params.methods if m != "scorecam"]
         passes = forward_passes(others, raw_params, max(int(x.shape[2]), int(x.shape[3])))
         if "scorecam" not in params.methods:
@@ -280,7 +285,7 @@ class ExplainableModel:
                     "(limits.max_explanation_passes): fewer steps, samples or masks, or a larger "
                     "occlusion stride"
                 )
-            return
+            return max_passes - passes
         layer = params.layer or str(self.layer)
         scorecam = METHODS["scorecam"]
         assert isinstance(scorecam, CamExplainer)
@@ -294,6 +299,7 @@ class ExplainableModel:
                 f"limit of {max_passes} (limits.max_explanation_passes): choose a layer with fewer "
                 "channels or another CAM method"
             )
+        return max_passes - passes
 
     def _run(
         self,
@@ -319,28 +325,39 @@ class ExplainableModel:
         else:
             attribution = explainer.explain(model, x, target, params.layer, params.options)
         at_input = views.to_input(attribution, x.shape[2], x.shape[3])
+        seen = self.engine.task.geometry(item, int(x.shape[3]), int(x.shape[2])).image_box
         raw = self.engine.task.map_to_original(at_input, item)
         signed = not (attribution.clip_negative or method in views.UNSIGNED)
         view = self.engine.task.map_to_original(
             views.normalised(method, attribution, x.shape[2], x.shape[3]), item
         )
         data, scale = views.float16_b64(raw)
-        fidelity = None
+        seconds = time.perf_counter() - started
+        input_map = None
+        if params.input_map:
+            input_data, input_scale = views.float16_b64(at_input)
+            input_map = FloatMap(shape=at_input.shape, scale=input_scale, data=input_data)
+        overlay = views.overlay_png(displayed_pixels(image), view, signed, seen) if params.overlay else None
+        fidelity, fidelity_seconds = None, None
         if params.fidelity:
+            fidelity_started = time.perf_counter()
             squash = (
                 (lambda out, s: torch.softmax(out, dim=1)[:, target.index])
                 if isinstance(target, ClassLogit)
                 else None
             )
             fidelity = Fidelity(**deletion_insertion(forward, x, at_input, target, squash=squash))
+            fidelity_seconds = time.perf_counter() - fidelity_started
         return MethodExplanation(
             method=method,
             layer=attribution.layer,
             params={k: v for k, v in attribution.params.items() if isinstance(v, (int, float, str))},
             raw=FloatMap(shape=raw.shape, scale=scale, data=data),
+            input_map=input_map,
             signed=signed,
             normalized_png=views.gray_png(view, signed),
-            overlay_png=views.overlay_png(displayed_pixels(image), view, signed) if params.overlay else None,
+            overlay_png=overlay,
             fidelity=fidelity,
-            seconds=time.perf_counter() - started,
+            seconds=seconds,
+            fidelity_seconds=fidelity_seconds,
         )

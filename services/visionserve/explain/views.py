@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 from visionserve.explain.methods import Attribution
+from visionserve_client.colours import Box, blend
 
-UNSIGNED = ("saliency", "smoothgrad", "rise")
+UNSIGNED = ("saliency", "smoothgrad")
+"""Methods whose maps are magnitudes; the others are signed (RISE: its mean removed)."""
 
 
 def to_input(attribution: Attribution, height: int, width: int) -> np.ndarray:
@@ -62,22 +64,17 @@ def png_b64(image: Image.Image) -> str:
 
 
 def gray_png(view: np.ndarray, signed: bool) -> str:
-    """A normalised view as an 8-bit PNG: [0, 1] -> 0..255, or [-1, 1] -> 0..255 with 0 at 128."""
-    scaled = (view + 1.0) / 2.0 if signed else view
-    return png_b64(Image.fromarray((np.clip(scaled, 0, 1) * 255).round().astype(np.uint8)))
+    """A normalised view as an 8-bit PNG: [0, 1] -> 0..255; [-1, 1] -> 0..255 with 0 at exactly
+    128 (``visionserve_client.colours.from_png`` reads it back)."""
+    if signed:
+        clipped = np.clip(view, -1, 1)
+        levels = 128 + np.where(clipped >= 0, clipped * 127, clipped * 128)
+    else:
+        levels = np.clip(view, 0, 1) * 255
+    return png_b64(Image.fromarray(levels.round().astype(np.uint8)))
 
 
-def _jet(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> RGB uint8 on the jet colour scale."""
-    v = np.clip(values, 0, 1)
-    r = np.clip(1.5 - np.abs(4 * v - 3), 0, 1)
-    g = np.clip(1.5 - np.abs(4 * v - 2), 0, 1)
-    b = np.clip(1.5 - np.abs(4 * v - 1), 0, 1)
-    return (np.stack([r, g, b], axis=-1) * 255).astype(np.uint8)
-
-
-def overlay_png(pixels: np.ndarray, view: np.ndarray, signed: bool, opacity: float = 0.5) -> str:
-    """The view on the image, jet colours (signed maps: 0.5 is no evidence)."""
-    colours = _jet((view + 1.0) / 2.0 if signed else view).astype(np.float32)
-    blended = (1 - opacity) * pixels.astype(np.float32) + opacity * colours
-    return png_b64(Image.fromarray(blended.clip(0, 255).astype(np.uint8)))
+def overlay_png(pixels: np.ndarray, view: np.ndarray, signed: bool, seen: Box | None = None) -> str:
+    """The view on the image in the colours every view uses (``visionserve_client.colours``);
+    outside ``seen``, the pixels the model saw, the photo is dimmed and hatched."""
+    return png_b64(Image.fromarray(blend(pixels, view, signed, opacity=0.5, seen=seen)))

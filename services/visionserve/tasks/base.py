@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
+from visionserve_client.types import InputGeometry
 
 ParamsT = TypeVar("ParamsT")
 ResultT = TypeVar("ResultT", bound=BaseModel)
@@ -101,8 +102,16 @@ class Task(ABC, Generic[ParamsT, ResultT]):
         """A (h, w) map over the model's input -> (H, W) over the original image.
 
         By default the input is the whole image resized (stretched); tasks that crop or pad
-        override this."""
+        override this, and ``geometry`` with it."""
         return resize_map(values, item.width, item.height)
+
+    def geometry(self, item: Prepared, input_width: int, input_height: int) -> InputGeometry:
+        """Where the input lies on the original image, as ``map_to_original`` places it."""
+        return InputGeometry(
+            input_size=(input_width, input_height),
+            input_box=(0, 0, input_width, input_height),
+            image_box=(0, 0, item.width, item.height),
+        )
 
     def texts_needed(self, params: ParamsT) -> list[str]:
         """Texts whose embeddings these parameters need before images run (CLIP zero-shot)."""
@@ -161,15 +170,27 @@ def center_crop_region(width: int, height: int, cfg: ModelConfig) -> tuple[int, 
     )
 
 
-def center_crop_to_original(values: np.ndarray, item: Prepared, cfg: ModelConfig) -> np.ndarray:
-    """A map over the center crop, placed where the crop lies in the original image (0 elsewhere)."""
+def center_crop_box(item: Prepared, cfg: ModelConfig) -> tuple[int, int, int, int]:
+    """x1, y1, x2, y2 of the center crop in the original image's pixels."""
     resized_w, resized_h, left, top, side = center_crop_region(item.width, item.height, cfg)
     fx, fy = item.width / resized_w, item.height / resized_h
     x1, y1 = round(left * fx), round(top * fy)
-    x2, y2 = min(item.width, round((left + side) * fx)), min(item.height, round((top + side) * fy))
+    return x1, y1, min(item.width, round((left + side) * fx)), min(item.height, round((top + side) * fy))
+
+
+def center_crop_to_original(values: np.ndarray, item: Prepared, cfg: ModelConfig) -> np.ndarray:
+    """A map over the center crop, placed where the crop lies in the original image (0 elsewhere)."""
+    x1, y1, x2, y2 = center_crop_box(item, cfg)
     full = np.zeros((item.height, item.width), dtype=np.float32)
     full[y1:y2, x1:x2] = resize_map(values, x2 - x1, y2 - y1)
     return full
+
+
+def center_crop_geometry(item: Prepared, cfg: ModelConfig, width: int, height: int) -> InputGeometry:
+    """The center crop's geometry: the whole input shows the crop box of the image."""
+    return InputGeometry(
+        input_size=(width, height), input_box=(0, 0, width, height), image_box=center_crop_box(item, cfg)
+    )
 
 
 def center_crop_size(width: int, height: int, cfg: ModelConfig) -> tuple[int, int]:

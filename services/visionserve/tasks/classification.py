@@ -13,11 +13,12 @@ from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import (
     Prepared,
     Task,
+    center_crop_geometry,
     center_crop_input,
     center_crop_size,
     center_crop_to_original,
 )
-from visionserve_client.types import Classification, ClassScore, ImageSize
+from visionserve_client.types import Classification, ClassScore, ImageSize, InputGeometry
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class ClassificationTask(Task[ClassifyParams, Classification]):
 
     def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
         return center_crop_to_original(values, item, self.cfg)
+
+    def geometry(self, item: Prepared, input_width: int, input_height: int) -> InputGeometry:
+        return center_crop_geometry(item, self.cfg, input_width, input_height)
 
     def check_output(self, output: np.ndarray) -> None:
         if output.ndim != 2 or output.shape[1] != len(self.labels):

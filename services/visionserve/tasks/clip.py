@@ -19,11 +19,12 @@ from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import (
     Prepared,
     Task,
+    center_crop_geometry,
     center_crop_input,
     center_crop_size,
     center_crop_to_original,
 )
-from visionserve_client.types import ImageEmbedding, ImageSize, LabelScore, ZeroShotResult
+from visionserve_client.types import ImageEmbedding, ImageSize, InputGeometry, LabelScore, ZeroShotResult
 
 MAX_LABELS = 1000
 MAX_TEMPLATES = 64
@@ -128,6 +129,9 @@ class ClipTask(Task[ClipParams, Any]):
 
     def map_to_original(self, values: np.ndarray, item: Prepared) -> np.ndarray:
         return center_crop_to_original(values, item, self.cfg)
+
+    def geometry(self, item: Prepared, input_width: int, input_height: int) -> InputGeometry:
+        return center_crop_geometry(item, self.cfg, input_width, input_height)
 
     def check_output(self, outputs: Any) -> None:
         if not isinstance(outputs, np.ndarray) or outputs.ndim != 2:

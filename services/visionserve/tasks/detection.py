@@ -18,7 +18,7 @@ from visionserve.config import ModelConfig
 from visionserve.errors import Unprocessable
 from visionserve.imaging import DecodedImage
 from visionserve.tasks.base import Prepared, Task, normalise, resize, resize_map, scaled_size
-from visionserve_client.types import Detection, DetectionResult, ImageSize
+from visionserve_client.types import Detection, DetectionResult, ImageSize, InputGeometry
 
 YOLOX_STRIDES = (8, 16, 32)
 
@@ -75,6 +75,15 @@ class YoloxDetectionTask(Task[DetectParams, DetectionResult]):
         """The letterboxed image sits top-left in the input: cut it out and scale it back."""
         width, height = max(1, round(item.width * item.scale)), max(1, round(item.height * item.scale))
         return resize_map(values[:height, :width], item.width, item.height)
+
+    def geometry(self, item: Prepared, input_width: int, input_height: int) -> InputGeometry:
+        """All of the image, in the input's top-left corner; the rest of the input is padding."""
+        width, height = max(1, round(item.width * item.scale)), max(1, round(item.height * item.scale))
+        return InputGeometry(
+            input_size=(input_width, input_height),
+            input_box=(0, 0, min(width, input_width), min(height, input_height)),
+            image_box=(0, 0, item.width, item.height),
+        )
 
     @cached_property
     def _grid(self) -> tuple[np.ndarray, np.ndarray]:

@@ -333,7 +333,7 @@ class ZeroShotResponse(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., model: _Optional[str] = ..., model_version: _Optional[str] = ..., scoring: _Optional[str] = ..., logit_scale: _Optional[float] = ..., logit_bias: _Optional[float] = ..., results: _Optional[_Iterable[_Union[ZeroShotResult, _Mapping]]] = ...) -> None: ...
 
 class ExplainRequest(_message.Message):
-    __slots__ = ("images", "model", "methods", "target_class", "target_label", "target_text", "target_box_index", "target_box", "layer", "steps", "baseline", "samples", "noise_level", "seed", "patch", "stride", "fill", "masks", "grid", "probability", "fidelity", "overlay")
+    __slots__ = ("images", "model", "methods", "target_class", "target_label", "target_text", "target_box_index", "target_box", "layer", "steps", "baseline", "samples", "noise_level", "seed", "patch", "stride", "fill", "masks", "grid", "probability", "fidelity", "overlay", "input_map")
     IMAGES_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
     METHODS_FIELD_NUMBER: _ClassVar[int]
@@ -356,6 +356,7 @@ class ExplainRequest(_message.Message):
     PROBABILITY_FIELD_NUMBER: _ClassVar[int]
     FIDELITY_FIELD_NUMBER: _ClassVar[int]
     OVERLAY_FIELD_NUMBER: _ClassVar[int]
+    INPUT_MAP_FIELD_NUMBER: _ClassVar[int]
     images: _containers.RepeatedScalarFieldContainer[bytes]
     model: str
     methods: _containers.RepeatedScalarFieldContainer[str]
@@ -378,7 +379,8 @@ class ExplainRequest(_message.Message):
     probability: float
     fidelity: bool
     overlay: bool
-    def __init__(self, images: _Optional[_Iterable[bytes]] = ..., model: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., target_class: _Optional[int] = ..., target_label: _Optional[str] = ..., target_text: _Optional[str] = ..., target_box_index: _Optional[int] = ..., target_box: _Optional[_Iterable[float]] = ..., layer: _Optional[str] = ..., steps: _Optional[int] = ..., baseline: _Optional[str] = ..., samples: _Optional[int] = ..., noise_level: _Optional[float] = ..., seed: _Optional[int] = ..., patch: _Optional[int] = ..., stride: _Optional[int] = ..., fill: _Optional[float] = ..., masks: _Optional[int] = ..., grid: _Optional[int] = ..., probability: _Optional[float] = ..., fidelity: _Optional[bool] = ..., overlay: _Optional[bool] = ...) -> None: ...
+    input_map: bool
+    def __init__(self, images: _Optional[_Iterable[bytes]] = ..., model: _Optional[str] = ..., methods: _Optional[_Iterable[str]] = ..., target_class: _Optional[int] = ..., target_label: _Optional[str] = ..., target_text: _Optional[str] = ..., target_box_index: _Optional[int] = ..., target_box: _Optional[_Iterable[float]] = ..., layer: _Optional[str] = ..., steps: _Optional[int] = ..., baseline: _Optional[str] = ..., samples: _Optional[int] = ..., noise_level: _Optional[float] = ..., seed: _Optional[int] = ..., patch: _Optional[int] = ..., stride: _Optional[int] = ..., fill: _Optional[float] = ..., masks: _Optional[int] = ..., grid: _Optional[int] = ..., probability: _Optional[float] = ..., fidelity: _Optional[bool] = ..., overlay: _Optional[bool] = ..., input_map: _Optional[bool] = ...) -> None: ...
 
 class FloatMap(_message.Message):
     __slots__ = ("shape", "dtype", "scale", "data")
@@ -417,7 +419,7 @@ class ExplainTarget(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., index: _Optional[int] = ..., label: _Optional[str] = ..., text: _Optional[str] = ..., box: _Optional[_Iterable[float]] = ..., score: _Optional[float] = ...) -> None: ...
 
 class MethodExplanation(_message.Message):
-    __slots__ = ("method", "layer", "params", "raw", "signed", "normalized_png", "overlay_png", "fidelity", "seconds")
+    __slots__ = ("method", "layer", "params", "raw", "signed", "normalized_png", "overlay_png", "fidelity", "seconds", "input_map", "fidelity_seconds")
     METHOD_FIELD_NUMBER: _ClassVar[int]
     LAYER_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
@@ -427,6 +429,8 @@ class MethodExplanation(_message.Message):
     OVERLAY_PNG_FIELD_NUMBER: _ClassVar[int]
     FIDELITY_FIELD_NUMBER: _ClassVar[int]
     SECONDS_FIELD_NUMBER: _ClassVar[int]
+    INPUT_MAP_FIELD_NUMBER: _ClassVar[int]
+    FIDELITY_SECONDS_FIELD_NUMBER: _ClassVar[int]
     method: str
     layer: str
     params: _struct_pb2.Struct
@@ -436,17 +440,31 @@ class MethodExplanation(_message.Message):
     overlay_png: str
     fidelity: Fidelity
     seconds: float
-    def __init__(self, method: _Optional[str] = ..., layer: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., raw: _Optional[_Union[FloatMap, _Mapping]] = ..., signed: _Optional[bool] = ..., normalized_png: _Optional[str] = ..., overlay_png: _Optional[str] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., seconds: _Optional[float] = ...) -> None: ...
+    input_map: FloatMap
+    fidelity_seconds: float
+    def __init__(self, method: _Optional[str] = ..., layer: _Optional[str] = ..., params: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., raw: _Optional[_Union[FloatMap, _Mapping]] = ..., signed: _Optional[bool] = ..., normalized_png: _Optional[str] = ..., overlay_png: _Optional[str] = ..., fidelity: _Optional[_Union[Fidelity, _Mapping]] = ..., seconds: _Optional[float] = ..., input_map: _Optional[_Union[FloatMap, _Mapping]] = ..., fidelity_seconds: _Optional[float] = ...) -> None: ...
+
+class InputGeometry(_message.Message):
+    __slots__ = ("input_size", "input_box", "image_box")
+    INPUT_SIZE_FIELD_NUMBER: _ClassVar[int]
+    INPUT_BOX_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_BOX_FIELD_NUMBER: _ClassVar[int]
+    input_size: _containers.RepeatedScalarFieldContainer[int]
+    input_box: _containers.RepeatedScalarFieldContainer[int]
+    image_box: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, input_size: _Optional[_Iterable[int]] = ..., input_box: _Optional[_Iterable[int]] = ..., image_box: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class ExplainResult(_message.Message):
-    __slots__ = ("image", "target", "explanations")
+    __slots__ = ("image", "target", "explanations", "geometry")
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     TARGET_FIELD_NUMBER: _ClassVar[int]
     EXPLANATIONS_FIELD_NUMBER: _ClassVar[int]
+    GEOMETRY_FIELD_NUMBER: _ClassVar[int]
     image: ImageSize
     target: ExplainTarget
     explanations: _containers.RepeatedCompositeFieldContainer[MethodExplanation]
-    def __init__(self, image: _Optional[_Union[ImageSize, _Mapping]] = ..., target: _Optional[_Union[ExplainTarget, _Mapping]] = ..., explanations: _Optional[_Iterable[_Union[MethodExplanation, _Mapping]]] = ...) -> None: ...
+    geometry: InputGeometry
+    def __init__(self, image: _Optional[_Union[ImageSize, _Mapping]] = ..., target: _Optional[_Union[ExplainTarget, _Mapping]] = ..., explanations: _Optional[_Iterable[_Union[MethodExplanation, _Mapping]]] = ..., geometry: _Optional[_Union[InputGeometry, _Mapping]] = ...) -> None: ...
 
 class ExplainResponse(_message.Message):
     __slots__ = ("request_id", "model", "model_version", "results")

@@ -28,13 +28,15 @@ class Explanations(ClientBase):
         layer: str | None = None,
         fidelity: bool | None = None,
         overlay: bool | None = None,
+        input_map: bool | None = None,
         options: Mapping[str, float | int | str] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
     ) -> ExplainResponse:
         """Why the model decided: a map per method for a class, box, segment or text query.
 
-        ``options`` carries method settings by name (steps, samples, patch, stride, masks...).
+        ``input_map`` adds each map at the model input's resolution (``result.geometry`` places
+        it). ``options`` carries method settings by name (steps, samples, patch, stride, masks...).
         ``on_progress`` hears each method start and the batches of the long ones (occlusion,
         RISE, Integrated Gradients...) while they run; the answer is the same.
         """
@@ -50,6 +52,7 @@ class Explanations(ClientBase):
             layer=layer,
             fidelity=fidelity,
             overlay=overlay,
+            input_map=input_map,
             **dict(options or {}),
         )
         return self._maybe_streamed(call, "/v1/explain/stream", timeout, on_progress)

@@ -53,6 +53,7 @@ from visionserve_client.types.explanations import (
     ExplainTarget,
     Fidelity,
     FloatMap,
+    InputGeometry,
     MethodExplanation,
 )
 from visionserve_client.types.models import (
@@ -172,6 +173,7 @@ __all__ = [
     "Health",
     "ImageEmbedding",
     "ImageSize",
+    "InputGeometry",
     "Instance",
     "InstanceSegmentation",
     "InversionRequest",

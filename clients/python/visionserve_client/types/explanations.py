@@ -61,6 +61,11 @@ class ExplainOptions(_Schema):
     probability: float | None = Field(default=None, gt=0.0, lt=1.0, description="RISE cell keep chance.")
     fidelity: bool | None = Field(default=None, description="Also compute deletion/insertion AUC.")
     overlay: bool | None = Field(default=None, description="Also return a PNG overlay on the image.")
+    input_map: bool | None = Field(
+        default=None,
+        description="Also return each map at the model input's resolution (input_map), placed on "
+        "the image by the result's geometry.",
+    )
 
 
 class _ExplainedImage(_Schema):
@@ -79,7 +84,7 @@ class ExplainRequest(ExplainOptions, _ExplainedImage):
 class FloatMap(_Schema):
     """A float16 array, little-endian, row-major, base64; multiply by ``scale`` for the values."""
 
-    shape: tuple[int, int] = Field(description="(height, width): the original image's.")
+    shape: tuple[int, int] = Field(description="(height, width): the original image's, or the model input's.")
     dtype: Literal["float16"] = "float16"
     scale: float
     data: str
@@ -104,17 +109,43 @@ class ExplainTarget(_Schema):
 class MethodExplanation(_Schema):
     method: ExplainMethod
     layer: str | None = Field(default=None, description="The layer a CAM method used.")
-    params: dict[str, float | int | str] = Field(default_factory=dict)
-    raw: FloatMap = Field(description="The signed map at the original image's size.")
+    params: dict[str, float | int | str] = Field(
+        default_factory=dict,
+        description="What the method used; Integrated Gradients adds its completeness gap and why "
+        "it stopped at its steps (steps_chosen: converged, budget or requested).",
+    )
+    raw: FloatMap = Field(
+        description="The signed map at the original image's size; 0 outside geometry.image_box, "
+        "which the model never saw (not seen, not 'no importance')."
+    )
+    input_map: FloatMap | None = Field(
+        default=None,
+        description="With input_map: the map at the model input's resolution, before it is placed "
+        "on the image (geometry.input_box of it shows geometry.image_box of the image).",
+    )
     signed: bool = Field(description="Whether the normalised view is in [-1, 1] (else [0, 1]).")
     normalized_png: str = Field(description="8-bit PNG of the normalised view (signed: 128 = 0).")
     overlay_png: str | None = None
     fidelity: Fidelity | None = None
-    seconds: float = Field(ge=0.0)
+    seconds: float = Field(ge=0.0, description="The method's own time, fidelity not included.")
+    fidelity_seconds: float | None = Field(default=None, ge=0.0, description="The fidelity curves' time.")
+
+
+class InputGeometry(_Schema):
+    """Where the model's input lies on the original image (a centre crop, a letterbox, a resize)."""
+
+    input_size: tuple[int, int] = Field(description="(width, height) of the model input.")
+    input_box: tuple[int, int, int, int] = Field(
+        description="x1, y1, x2, y2 of the input pixels that show the image (the rest is padding)."
+    )
+    image_box: tuple[int, int, int, int] = Field(
+        description="x1, y1, x2, y2 of the original pixels the model saw: outside, nothing was seen."
+    )
 
 
 class ExplainResult(_Schema):
     image: ImageSize
+    geometry: InputGeometry
     target: ExplainTarget
     explanations: list[MethodExplanation]
 
