@@ -73,3 +73,18 @@ def test_options_from_a_request_cannot_set_progress() -> None:
     options = options_from(Options, {"stride": 4, "progress": "anything"})
     assert options.stride == 4
     assert isinstance(options.progress, Progress)
+
+
+def test_the_work_queue_counts_who_came_first_and_is_still_there() -> None:
+    from visionserve.deployments.work_queue import WorkQueue
+
+    line = WorkQueue()
+    first, second, third = line.take(), line.take(), line.take()
+    assert [line.ahead(t) for t in (first, second, third)] == [0, 1, 2]
+    line.give_back(first)
+    assert line.ahead(third) == 1
+    line.give_back(second)
+    line.give_back(second)  # twice: a no-op
+    assert line.ahead(third) == 0
+    event = ProgressEvents(["gradcam"]).queued(2)
+    assert (event["stage"], event["ahead"], event["done"], event["total"]) == ("queue", 2, 0, 1)

@@ -41,7 +41,8 @@ def test_occlusion_reports_its_batches_then_answers_as_explain_does(service: str
     result = ExplainResultEvent.model_validate(last).response
     steps = [ProgressEvent.model_validate(e) for e in progress]
     assert {e.request_id for e in steps} == {result.request_id}
-    assert [e.stage for e in steps if e.done == 0] == ["saliency", "occlusion"]
+    # (A "queue" event first, if the explainer was still busy with an earlier test's work.)
+    assert [e.stage for e in steps if e.done == 0 and e.stage != "queue"] == ["saliency", "occlusion"]
     occlusion = [e for e in steps if e.stage == "occlusion"]
     assert all(e.stage_index == 1 and e.stages == 2 for e in occlusion)
     assert occlusion[-1].done == occlusion[-1].total == 169  # ((224 - 32) / 16 + 1) ** 2 windows
@@ -104,3 +105,35 @@ def test_closing_the_stream_cancels_the_work(service: str) -> None:
     quick = httpx.post(f"{service}/v1/explain", files=files, data={"methods": "saliency"}, timeout=300)
     assert quick.status_code == 200, quick.text
     assert time.monotonic() - abandoned < 20 * batch_s
+
+
+def test_a_request_behind_another_hears_how_many_are_ahead(service: str) -> None:
+    """While the explainer is busy with one request, the next one's first line says it waits
+    behind one, and its methods then run as usual."""
+    import threading
+
+    files = [("images", ("d.jpg", image_bytes("dog_bike_car.jpg")))]
+    slow = _form(methods=["occlusion"], patch=16, stride=8)  # 729 windows: seconds of work
+    started = threading.Event()
+    first: list[str] = []
+
+    def busy() -> None:
+        with httpx.stream("POST", f"{service}/v1/explain/stream", files=files, data=slow, timeout=300) as r:
+            for line in r.iter_lines():
+                if json.loads(line).get("stage") == "occlusion":
+                    started.set()
+                first.append(line)
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    assert started.wait(120)
+    status, events = _stream(service, "chelsea.png", methods=["saliency"])
+    thread.join(300)
+    assert status == 200, events
+    queued = [ProgressEvent.model_validate(e) for e in events if e.get("stage") == "queue"]
+    assert queued, events[:3]
+    assert events[0]["stage"] == "queue"
+    assert queued[0].ahead == 1
+    assert [e["stage"] for e in events[len(queued) : -1] if e["done"] == 0] == ["saliency"]
+    assert events[-1]["event"] == "result"
+    assert json.loads(first[-1])["event"] == "result"

@@ -217,6 +217,9 @@ def _call(client: VisionServe, args: argparse.Namespace) -> Callable[[str], Base
 
 
 def _report_progress(event: ProgressEvent) -> None:
+    if event.ahead is not None:
+        print(f"waiting for the explainer: {event.ahead} ahead", file=sys.stderr, flush=True)
+        return
     place = f"[{event.stage_index + 1}/{event.stages}] " if event.stage_index is not None else ""
     print(f"{place}{event.stage}: {event.done}/{event.total}", file=sys.stderr, flush=True)
 

@@ -14,6 +14,8 @@ from typing import Any
 
 from visionserve.errors import Cancelled
 
+QUEUE_STAGE = "queue"
+"""The stage of a request waiting for the replica, before its first method."""
 Listener = Callable[[str, int, int], None]
 """Called with (stage, done, total) from the thread doing the work."""
 
@@ -67,6 +69,10 @@ class ProgressEvents:
                 events.append(self.event(stage, done, total))
                 self._sent_at = now
         return events
+
+    def queued(self, ahead: int) -> dict[str, Any]:
+        """The request waits: ``ahead`` requests of this replica came before it."""
+        return {**self.event(QUEUE_STAGE, 0, 1), "ahead": ahead}
 
     def event(self, stage: str, done: int, total: int) -> dict[str, Any]:
         index = self._stages.index(stage) if stage in self._stages else None

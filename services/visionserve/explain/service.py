@@ -215,6 +215,10 @@ class ExplainableModel:
                 )
             find_layer(self.module, params.layer)
 
+    def check_request(self, raw_params: dict[str, Any]) -> None:
+        """What can be refused before the image is decoded: the methods and the layer."""
+        self._check(parse_explain_params(raw_params))
+
     def explain(
         self,
         data: bytes,

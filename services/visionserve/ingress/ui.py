@@ -14,8 +14,10 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
 UI_DIR = Path(__file__).resolve().parent.parent / "ui"
+_SCRIPTS = ("colours.js", "api.js", "marks.js", "predict.js", "explain.js", "views.js", "app.js")
+"""The page's scripts, in the order index.html loads them."""
 _ASSETS = {
-    "app.js": "text/javascript; charset=utf-8",
+    **dict.fromkeys(_SCRIPTS, "text/javascript; charset=utf-8"),
     "app.css": "text/css; charset=utf-8",
 }
 HEADERS = {

@@ -50,7 +50,10 @@ class ProgressEvent(_Schema):
 
     event: Literal["progress"] = "progress"
     request_id: str
-    stage: str = Field(description="What runs now: an explanation method.")
+    stage: str = Field(
+        description="What runs now: an explanation method; 'queue' while the request waits for "
+        "its explainer replica (then ``ahead`` says behind how many)."
+    )
     stage_index: int | None = Field(default=None, ge=0, description="Its place among the stages.")
     stages: int = Field(ge=0, description="How many stages the request has.")
     done: int = Field(
@@ -60,6 +63,9 @@ class ProgressEvent(_Schema):
         ge=1,
         description="Inputs the stage runs: occlusion windows, RISE masks, SmoothGrad samples, "
         "Integrated Gradients points, Score-CAM channels; 1 for a single pass.",
+    )
+    ahead: int | None = Field(
+        default=None, ge=0, description="Stage 'queue': requests of its replica that came before it."
     )
 
 
