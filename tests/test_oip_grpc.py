@@ -14,7 +14,7 @@ from tritonclient.grpc import service_pb2
 
 from tests.helpers import image_bytes
 from visionserve.config import LimitsConfig
-from visionserve.errors import PayloadTooLarge, ServiceError, Unprocessable
+from visionserve.errors import PayloadTooLarge, ServiceError, TooManyImages, Unprocessable
 from visionserve.ingress import oip
 from visionserve.ingress.grpc_oip import _document, _response
 from visionserve.ingress.routers.oip import SCHEMAS
@@ -33,7 +33,7 @@ def _sent(inputs: list[triton.InferInput], outputs: list[str] | None = None, **p
 
 
 def _checked(request: Any, task: str = "classification", pipeline: bool = False) -> oip.InferRequest:
-    document, data = _document(request, LIMITS.max_body_bytes)
+    document, data = _document(request, LIMITS)
     return oip.parse_document(document, data, LIMITS, task, SCHEMAS[task], pipeline)
 
 
@@ -90,12 +90,26 @@ def test_bad_requests_are_refused_before_any_model(change: Any, refusal: str) ->
     assert 400 <= refused.value.status < 500
 
 
-def test_typed_pixels_over_the_body_limit_are_refused_before_conversion() -> None:
+def test_what_is_cheap_to_refuse_is_refused_before_any_copy() -> None:
+    small = LimitsConfig(max_body_bytes=4799, max_images_per_request=4)
     request = pb.ModelInferRequest(model_name="m")
     tensor = request.inputs.add(name="pixels", datatype="UINT8", shape=[1, 40, 40, 3])
     tensor.contents.uint_contents.extend([0] * 4800)
     with pytest.raises(PayloadTooLarge):
-        _document(request, max_bytes=4799)
+        _document(request, small)
+    raw = pb.ModelInferRequest(model_name="m", raw_input_contents=[bytes(4800)])
+    raw.inputs.add(name="pixels", datatype="UINT8", shape=[1, 40, 40, 3])
+    with pytest.raises(PayloadTooLarge):
+        _document(raw, small)
+    many = pb.ModelInferRequest(model_name="m")
+    many.inputs.add(name="images", datatype="BYTES", shape=[5]).contents.bytes_contents.extend([b""] * 5)
+    with pytest.raises(TooManyImages):
+        _document(many, small)
+    several = pb.ModelInferRequest(model_name="m")
+    for _ in range(3):
+        several.inputs.add(name="images", datatype="BYTES", shape=[1])
+    with pytest.raises(Unprocessable, match="one input tensor"):
+        _document(several, small)
 
 
 def test_answers_read_by_tritonclient() -> None:

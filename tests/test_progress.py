@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 import torch
@@ -75,16 +76,77 @@ def test_options_from_a_request_cannot_set_progress() -> None:
     assert isinstance(options.progress, Progress)
 
 
-def test_the_work_queue_counts_who_came_first_and_is_still_there() -> None:
-    from visionserve.deployments.work_queue import WorkQueue
+def test_a_request_behind_others_hears_how_many_are_ahead_and_can_leave_the_line() -> None:
+    from visionserve.explain.line import WorkLine
 
-    line = WorkQueue()
-    first, second, third = line.take(), line.take(), line.take()
-    assert [line.ahead(t) for t in (first, second, third)] == [0, 1, 2]
-    line.give_back(first)
-    assert line.ahead(third) == 1
-    line.give_back(second)
-    line.give_back(second)  # twice: a no-op
-    assert line.ahead(third) == 0
-    event = ProgressEvents(["gradcam"]).queued(2)
+    line = WorkLine()
+    heard: list[tuple[str, int, int]] = []
+    first_in, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with line.turn("m"):
+            first_in.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert first_in.wait(10)
+    behind = Progress(lambda *event: heard.append(event))
+    leaving = Progress()
+    gone: list[BaseException] = []
+
+    def wait_then_leave() -> None:
+        try:
+            with line.turn("m", leaving):
+                pass
+        except Cancelled as exc:
+            gone.append(exc)
+
+    second = threading.Thread(target=wait_then_leave)
+    second.start()  # second in line, then it leaves: the third moves up
+    time.sleep(0.2)
+    third_done = threading.Event()
+
+    def third() -> None:
+        with line.turn("m", behind):
+            third_done.set()
+
+    threading.Thread(target=third).start()
+    time.sleep(0.2)
+    leaving.cancel()
+    second.join(5)
+    assert gone
+    time.sleep(0.8)
+    release.set()
+    assert third_done.wait(10)
+    holder.join(5)
+    assert [ahead for stage, ahead, _ in heard if stage == "queue"] == [2, 1]
+    (event,) = ProgressEvents(["gradcam"]).worth_sending([("queue", 2, 0)], 0.0)
     assert (event["stage"], event["ahead"], event["done"], event["total"]) == ("queue", 2, 0, 1)
+
+
+def test_the_line_runs_its_slots_at_once_but_one_request_per_model() -> None:
+    from visionserve.explain.line import WorkLine
+
+    line = WorkLine(slots=2)
+    running: list[str] = []
+    most: dict[str, int] = {}
+    guard = threading.Lock()
+
+    def work(model: str) -> None:
+        with line.turn(model):
+            with guard:
+                running.append(model)
+                most["all"] = max(most.get("all", 0), len(running))
+                most[model] = max(most.get(model, 0), running.count(model))
+            time.sleep(0.05)
+            with guard:
+                running.remove(model)
+
+    threads = [threading.Thread(target=work, args=(m,)) for m in ["a", "a", "b", "b", "c", "a"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert most["all"] == 2
+    assert most["a"] == most["b"] == most["c"] == 1

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 from visionserve.config import ExplainerConfig, LimitsConfig, MetricsConfig, ModelConfig
 from visionserve.deployments.logs import quiet_expected_errors
 from visionserve.deployments.priority import lower_priority
-from visionserve.deployments.work_queue import WorkQueue
 from visionserve.engine import ModelEngine
 from visionserve.errors import Forbidden, ModelUnavailable, Unprocessable
+from visionserve.explain.line import WorkLine
 from visionserve.explain.progress import Progress, ProgressEvents
 from visionserve.explain.service import ExplainableModel
 from visionserve.metrics import ExplainerMetrics
@@ -32,8 +32,6 @@ from visionserve.understand.views import Understanding
 logger = logging.getLogger("visionserve")
 
 T = TypeVar("T")
-QUEUE_POLL_S = 0.5
-"""How often a waiting stream looks whether the line ahead of it moved."""
 
 
 def explanation_config(model: ModelConfig) -> ModelConfig:
@@ -60,6 +58,10 @@ class ExplainerDeployment:
         self._metrics = ExplainerMetrics(metrics or MetricsConfig())
         self._models: dict[str, ExplainableModel] = {}
         self._errors: dict[str, str] = {}
+        # Explanations wait for their turn in one line (explain.line): cfg.threads at once, one
+        # per model. Every request gets a thread at once, so that it is checked and its image
+        # decoded before it waits, and a waiting caller hears its place.
+        line = WorkLine(cfg.threads)
         for model in models:
             if model.torch_model:  # gradients need the torch module, also where serving uses an export
                 model = explanation_config(model)
@@ -67,7 +69,7 @@ class ExplainerDeployment:
                 engine = ModelEngine(
                     model, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)
                 )
-                self._models[model.name] = ExplainableModel(engine)
+                self._models[model.name] = ExplainableModel(engine, line)
             except Exception as exc:  # one model failing to load must not hide the others
                 self._errors[model.name] = f"{type(exc).__name__}: {exc}"
                 logger.error("explainer could not load %s: %s", model.name, self._errors[model.name])
@@ -83,9 +85,11 @@ class ExplainerDeployment:
             if model.module is not None
         }
         priority = (cfg.cpu_priority,)
-        self._queue = WorkQueue()
         self._pool = ThreadPoolExecutor(
-            cfg.threads, thread_name_prefix="explain", initializer=lower_priority, initargs=priority
+            max(cfg.threads, cfg.max_ongoing_requests),
+            thread_name_prefix="explain",
+            initializer=lower_priority,
+            initargs=priority,
         )
         lower_priority(cfg.cpu_priority)
 
@@ -124,13 +128,13 @@ class ExplainerDeployment:
         self, name: str, images: list[bytes], raw_params: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any] | PredictOutput]:
         """Progress events as dicts while the methods run, then the PredictOutput. A request
-        that waits behind others hears a ``queue`` event first, and again as the line moves;
-        what can be checked without the image is checked before it, so that a bad request is
-        still refused before anything is sent."""
+        that waits for its model behind others hears a ``queue`` event, again as the line moves
+        (ExplainableModel.explain checks the request and decodes the image first, so a bad
+        request is still refused before anything is sent)."""
         model = self._loaded(name, images)
         model.check_request(raw_params)
         work = lambda progress: self._explain(name, model, images[0], raw_params, progress)  # noqa: E731
-        async for event in self._streamed(work, raw_params.get("methods", []), announce_queue=True):
+        async for event in self._streamed(work, raw_params.get("methods", [])):
             yield event
 
     # ------------------------------------------------------------------ understanding views
@@ -207,23 +211,19 @@ class ExplainerDeployment:
     async def _run(self, work: Callable[[Progress], T]) -> T:
         """Work in the pool; a caller that gives up (timeout, disconnect) cancels it."""
         progress = Progress()
-        ticket = self._queue.take()
         work_done = asyncio.get_running_loop().run_in_executor(self._pool, lambda: work(progress))
         try:
             return await work_done
         finally:
             progress.cancel()
-            self._queue.give_back(ticket)
 
-    async def _streamed(
-        self, work: Work, stages: list[str], announce_queue: bool = False
-    ) -> AsyncIterator[dict[str, Any] | PredictOutput]:
+    async def _streamed(self, work: Work, stages: list[str]) -> AsyncIterator[dict[str, Any] | PredictOutput]:
         """Progress events as dicts while the work runs, then its result.
 
         Nothing is yielded before the request has been checked and its image decoded (the work
-        begins its first stage after that), so the caller can still answer a bad request with
-        its 4xx; ``announce_queue`` (for requests checked beforehand): a ``queue`` event while
-        others are ahead of it. Closing the stream cancels the work at its next step."""
+        reports its place in its model's line, or begins its first stage, after that), so the
+        caller can still answer a bad request with its 4xx. Closing the stream cancels the work
+        at its next step, or takes it out of the line."""
         loop = asyncio.get_running_loop()
         heard: asyncio.Queue[tuple[str, int, int]] = asyncio.Queue()
 
@@ -231,24 +231,16 @@ class ExplainerDeployment:
             loop.call_soon_threadsafe(heard.put_nowait, (stage, done, total))
 
         progress = Progress(hear)
-        ticket = self._queue.take()
         running = loop.run_in_executor(self._pool, lambda: work(progress))
         events = ProgressEvents(stages)
-        started, told = False, 0
         try:
             while not running.done() or not heard.empty():
-                ahead = self._queue.ahead(ticket) if announce_queue and not started else 0
-                if ahead and ahead != told:  # each change of the line, while it waits
-                    yield events.queued(ahead)
-                    told = ahead
                 waiter = asyncio.ensure_future(heard.get())
                 racing: set[asyncio.Future[Any]] = {waiter, running}
-                timeout = QUEUE_POLL_S if told else None
-                await asyncio.wait(racing, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
                 if not waiter.done():
                     waiter.cancel()
                     continue
-                started = True
                 pending = [waiter.result()]
                 while not heard.empty():
                     pending.append(heard.get_nowait())
@@ -257,15 +249,8 @@ class ExplainerDeployment:
             yield running.result()
         finally:
             progress.cancel()
-            if running.done():
-                self._queue.give_back(ticket)
-            else:  # cancelled: the thread stops at its next step; nobody awaits it
-
-                def finished(done: asyncio.Future[PredictOutput]) -> None:
-                    done.exception()
-                    self._queue.give_back(ticket)
-
-                running.add_done_callback(finished)
+            if not running.done():  # cancelled: the thread stops at its next step; nobody awaits it
+                running.add_done_callback(lambda done: done.exception())
 
 
 Work = Callable[[Progress], PredictOutput]

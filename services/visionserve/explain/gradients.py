@@ -91,48 +91,65 @@ class IntegratedGradients(Explainer):
         baseline = _baseline(x, options.baseline)
         fixed = options.steps is not None
         steps = options.steps if options.steps is not None else min(FIRST_STEPS, options.max_steps)
+        path = _Path(model, x, baseline, target, options, most=(steps if fixed else options.max_steps) + 1)
         # Trapezoid sum of the path's gradients: ends weighted 1/2; doubling adds the midpoints.
-        ends, end_scores = self._gradients(model, x, baseline, torch.tensor([0.0, 1.0]), target, options)
-        total = (ends[0] + ends[1]) / 2
-        inside = torch.arange(1, steps) / steps
-        total += self._gradients(model, x, baseline, inside, target, options)[0].sum(0)
+        ends, end_scores = path.gradients(torch.tensor([0.0, 1.0]), keep_scores=True)
+        total = ends / 2 + path.gradients(torch.arange(1, steps) / steps)[0]
         change = float(end_scores[1] - end_scores[0])
         gap = _gap((x - baseline)[0] * total / steps, change)
         while not fixed and gap >= COMPLETENESS_TOLERANCE and steps * 2 <= options.max_steps:
-            midpoints = (torch.arange(steps) + 0.5) / steps
-            total += self._gradients(model, x, baseline, midpoints, target, options)[0].sum(0)
+            total += path.gradients((torch.arange(steps) + 0.5) / steps)[0]
             steps *= 2
             gap = _gap((x - baseline)[0] * total / steps, change)
+        options.progress.step(path.done, path.done)
         attribution = (x - baseline)[0] * total / steps
         chosen = "requested" if fixed else "converged" if gap < COMPLETENESS_TOLERANCE else "budget"
         params = {
             "steps": steps,
             "baseline": options.baseline,
             "completeness_gap": round(gap, 6),
+            "score_change": round(change, 6),
             "steps_chosen": chosen,
         }
         return Attribution(attribution.sum(dim=0).numpy(), float(end_scores[1]), params=params)
 
-    def _gradients(
-        self, model: Any, x: torch.Tensor, baseline: torch.Tensor, alphas: torch.Tensor, target: Target,
-        options: Options,
-    ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
-        """Gradients and scores at these points of the path, in batches."""
+
+class _Path:
+    """Gradients at points of the straight path from the baseline to the input, in batches,
+    summed as they come (never all held at once), the points counted for progress."""
+
+    def __init__(self, model: Any, x: torch.Tensor, baseline: torch.Tensor, target: Target, options: Options,
+                 most: int) -> None:  # fmt: skip
+        self.model, self.x, self.baseline, self.target, self.options = model, x, baseline, target, options
+        self.most = most
+        self.done = 0
+
+    def gradients(self, alphas: torch.Tensor, keep_scores: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The sum of the gradients at these points (or, ``keep_scores``, each point's gradient
+        and score: for the two ends), in batches."""
+        total = torch.zeros_like(self.x[0])
         grads, scores = [], []
-        for start in range(0, len(alphas), options.batch_size):
-            a = alphas[start : start + options.batch_size].view(-1, 1, 1, 1)
-            grad, score = _input_gradient(model, baseline + a * (x - baseline), target)
-            grads.append(grad)
-            scores.append(score)
-            options.progress.step(start + len(a), len(alphas))
-        if not grads:
-            return torch.zeros((0, *x.shape[1:])), torch.zeros(0)
-        return torch.cat(grads), torch.cat(scores)
+        for start in range(0, len(alphas), self.options.batch_size):
+            a = alphas[start : start + self.options.batch_size].view(-1, 1, 1, 1)
+            grad, score = _input_gradient(
+                self.model, self.baseline + a * (self.x - self.baseline), self.target
+            )
+            if keep_scores:
+                grads.append(grad)
+                scores.append(score)
+            else:
+                total += grad.sum(dim=0)
+            self.done += len(a)
+            self.options.progress.step(min(self.done, self.most), self.most)
+        if keep_scores:
+            stacked = torch.cat(grads)
+            return stacked.sum(dim=0), torch.cat(scores)
+        return total, torch.zeros(0)
 
 
 def _gap(attribution: torch.Tensor, change: float) -> float:
     """How far the attributions' sum is from the score's change, as a share of the change
-    (absolute where the change is ~0)."""
+    (absolute where the change is ~0: ``score_change`` in the params tells which)."""
     missed = abs(float(attribution.sum()) - change)
     return missed / abs(change) if abs(change) > 1e-6 else missed
 

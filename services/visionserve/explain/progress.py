@@ -31,6 +31,14 @@ class Progress:
         self.stage = stage
         self.step(0, total)
 
+    def waiting(self, ahead: int, quiet: bool = False) -> None:
+        """The request waits for its model behind ``ahead`` others (``quiet``: only see whether
+        the caller went away)."""
+        if self._cancelled.is_set():
+            raise Cancelled("cancelled while waiting for the model")
+        if self._listener is not None and not quiet:
+            self._listener(QUEUE_STAGE, ahead, 0)  # for the queue, "done" carries the count ahead
+
     def step(self, done: int, total: int) -> None:
         if self._cancelled.is_set():
             raise Cancelled(f"cancelled during {self.stage or 'the request'}")
@@ -63,6 +71,9 @@ class ProgressEvents:
         heard = list(heard)
         events = []
         for position, (stage, done, total) in enumerate(heard):
+            if stage == QUEUE_STAGE:
+                events.append(self.queued(done))
+                continue
             boundary = done == 0 or done >= total
             latest = position == len(heard) - 1
             if boundary or (latest and now - self._sent_at >= self._interval_s):

@@ -9,8 +9,8 @@ layer hooks are per module, so concurrent requests would see each other's activa
 
 from __future__ import annotations
 
-import threading
 import time
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +24,7 @@ from visionserve.explain import views
 from visionserve.explain.cost import FIRST_STEPS, GRADIENT, forward_passes
 from visionserve.explain.fidelity import deletion_insertion
 from visionserve.explain.layers import default_layer, find_layer
+from visionserve.explain.line import WorkLine
 from visionserve.explain.methods import METHODS, CamExplainer, Recorded
 from visionserve.explain.options import ExplainParams, class_index, parse_explain_params
 from visionserve.explain.progress import NO_PROGRESS, Progress
@@ -53,8 +54,10 @@ from visionserve_client.types import (
 
 
 class ExplainableModel:
-    def __init__(self, engine: ModelEngine) -> None:
+    def __init__(self, engine: ModelEngine, line: WorkLine | None = None) -> None:
+        """``line``: the replica's line of work, shared by its models (default: its own)."""
         self.engine = engine
+        self._line = line or WorkLine()
         cfg = engine.cfg
         runner = engine.runner
         self.module: torch.nn.Module | None = runner.module if isinstance(runner, TorchRunner) else None
@@ -76,8 +79,11 @@ class ExplainableModel:
                     raise
         if self.user_gradients:
             self._check_user_module()
-        self.lock = threading.Lock()
-        """Held by whatever runs the module with hooks: one explanation or view at a time."""
+
+    def turn(self, progress: Progress = NO_PROGRESS) -> AbstractContextManager[None]:
+        """Taken by whatever runs the module with hooks (an explanation or a view): this model's
+        turn in the replica's line, ``progress`` hearing how many are ahead while it waits."""
+        return self._line.turn(self.engine.cfg.name, progress)
 
     def _check_user_module(self) -> None:
         """Refuse at load a user's torch model whose raw output gradient methods cannot read."""
@@ -168,6 +174,16 @@ class ExplainableModel:
         """A text query as given (target_text), or a zero-shot label (target_label) through the
         model's prompt templates, averaged as /v1/zero-shot does: then the explained cosine is
         the similarity that zero-shot reported for the label."""
+        prompts = self._prompts(params)
+        mean = self.engine.encode_texts(prompts).mean(axis=0)
+        embedding = torch.from_numpy(mean / max(float(np.linalg.norm(mean)), 1e-12))
+        target: Target = Cosine(embedding)
+        score = float(target(self.forward(x))[0])
+        return target, ExplainTarget(
+            kind="text", text=params.target_text, label=params.target_label, score=score
+        )
+
+    def _prompts(self, params: ExplainParams) -> list[str]:
         if params.target_text and params.target_label is None:
             prompts = [params.target_text]
         elif params.target_label and params.target_text is None:
@@ -178,13 +194,17 @@ class ExplainableModel:
                 "(a zero-shot label, through the model's prompt templates), one of them"
             )
         self.engine.check_texts(prompts)
-        mean = self.engine.encode_texts(prompts).mean(axis=0)
-        embedding = torch.from_numpy(mean / max(float(np.linalg.norm(mean)), 1e-12))
-        target: Target = Cosine(embedding)
-        score = float(target(self.forward(x))[0])
-        return target, ExplainTarget(
-            kind="text", text=params.target_text, label=params.target_label, score=score
-        )
+        return prompts
+
+    def _check_target(self, params: ExplainParams) -> None:
+        """What the target names, checked before the request waits for its model (a box's
+        index and a class's pixels need the model's answer: they are checked in turn)."""
+        if self.through_results:
+            return
+        if self.engine.cfg.task == "clip":
+            self._prompts(params)
+        else:
+            class_index(params.target_label, params.target_class, self.engine.labels)
 
     def _class_index(self, params: ExplainParams, labels: list[str], output: Any) -> int:
         named = class_index(params.target_label, params.target_class, labels)
@@ -216,8 +236,10 @@ class ExplainableModel:
             find_layer(self.module, params.layer)
 
     def check_request(self, raw_params: dict[str, Any]) -> None:
-        """What can be refused before the image is decoded: the methods and the layer."""
-        self._check(parse_explain_params(raw_params))
+        """What can be refused before the image is decoded: the methods, the layer, the target."""
+        params = parse_explain_params(raw_params)
+        self._check(params)
+        self._check_target(params)
 
     def explain(
         self,
@@ -235,6 +257,7 @@ class ExplainableModel:
         params = parse_explain_params(raw_params)
         params = replace(params, options=replace(params.options, progress=progress))
         self._check(params)
+        self._check_target(params)
         # Decoded as the model deployment decodes it, so that the explained input is the one
         # that was predicted on (a large JPEG at a reduced DCT scale).
         image = decode(data, max_pixels=max_pixels, needed=self.engine.task.decode_size)
@@ -242,7 +265,7 @@ class ExplainableModel:
         x = torch.from_numpy(item.tensor)[None]
         for method in params.methods:
             METHODS[method].check(int(x.shape[2]), int(x.shape[3]), params.options)
-        with self.lock:
+        with self.turn(progress):  # a request behind others hears how many are ahead
             forward: Any = self.forward
             if self.through_results:
                 forward = TypedForward(self.engine, item)
@@ -328,8 +351,12 @@ class ExplainableModel:
             attribution = explainer.explain(model, x, target, layer, params.options, recorded[layer])
         else:
             attribution = explainer.explain(model, x, target, params.layer, params.options)
+        geometry = self.engine.task.geometry(item, int(x.shape[3]), int(x.shape[2]))
+        if method == "rise":  # its baseline is the mean over the image, not over a letterbox's padding
+            x1, y1, x2, y2 = geometry.input_box
+            attribution.raw = attribution.raw - attribution.raw[y1:y2, x1:x2].mean()
         at_input = views.to_input(attribution, x.shape[2], x.shape[3])
-        seen = self.engine.task.geometry(item, int(x.shape[3]), int(x.shape[2])).image_box
+        seen = geometry.image_box
         raw = self.engine.task.map_to_original(at_input, item)
         signed = not (attribution.clip_negative or method in views.UNSIGNED)
         view = self.engine.task.map_to_original(

@@ -4,13 +4,14 @@ SERVING while every model is ready, as /readyz says 200; open to callers without
 
 The services it knows: the server as a whole (``""``), VisionServe's own and the Open
 Inference Protocol's, all serving or not together, since they answer from the same models. A
-Watch streams the status, then each change, for as long as the caller stays; each replica
-holds a bounded number of them, since each holds one of the ingress's request slots.
+Watch streams the status, then each change, for up to five minutes (then the client watches
+again); each replica holds a bounded number of them, since each holds a request slot.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ MAX_WATCHES = 16
 """Watch streams one ingress replica holds at once; more are refused (UNAVAILABLE)."""
 WATCH_POLL_S = 2.0
 """How often a Watch looks at readiness again."""
+WATCH_MAX_S = 300.0
+"""A Watch ends after this long (its client watches again): an open stream holds one of the
+ingress's request slots, and a replica that stops waits for its requests."""
 
 _SERVING, _NOT_SERVING = pb.HealthCheckResponse.SERVING, pb.HealthCheckResponse.NOT_SERVING
 
@@ -80,7 +84,8 @@ class HealthGrpcMethods(RpcRunner):
                 yield pb.HealthCheckResponse(status=pb.HealthCheckResponse.SERVICE_UNKNOWN)
                 return
             last = None
-            while True:
+            ends = time.monotonic() + WATCH_MAX_S
+            while time.monotonic() < ends:
                 status = await self._status()
                 if status != last:
                     yield pb.HealthCheckResponse(status=status)

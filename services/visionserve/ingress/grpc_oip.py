@@ -11,8 +11,8 @@ import numpy as np
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import Message
 
-from visionserve.config import PipelineConfig
-from visionserve.errors import PayloadTooLarge, Unprocessable
+from visionserve.config import LimitsConfig, PipelineConfig
+from visionserve.errors import PayloadTooLarge, TooManyImages, Unprocessable
 from visionserve.ingress import oip
 from visionserve.ingress.gateway import Caller
 from visionserve.ingress.grpc_base import RpcRunner, parsed
@@ -50,11 +50,22 @@ def _contents(tensor: pb.ModelInferRequest.InferInputTensor, max_bytes: int) -> 
     return b""  # a datatype no model takes: refused by name and type first
 
 
-def _document(request: pb.ModelInferRequest, max_bytes: int) -> tuple[dict[str, Any], bytes]:
-    """The request as the REST protocol's JSON and binary data, for ``oip.parse_document``."""
+def _document(request: pb.ModelInferRequest, limits: LimitsConfig) -> tuple[dict[str, Any], bytes]:
+    """The request as the REST protocol's JSON and binary data, for ``oip.parse_document``;
+    what is cheap to refuse is refused before any element is copied."""
     raw = list(request.raw_input_contents)
+    if len(request.inputs) != 1:
+        raise Unprocessable(f"send one input tensor of images, got {len(request.inputs)}")
     if raw and len(raw) != len(request.inputs):
         raise Unprocessable(f"raw_input_contents has {len(raw)} entries for {len(request.inputs)} inputs")
+    if raw and len(raw[0]) > limits.max_body_bytes:
+        raise PayloadTooLarge(f"the input's data is over the request limit of {limits.max_body_bytes} bytes")
+    elements = len(request.inputs[0].contents.bytes_contents)
+    if elements > limits.max_images_per_request:
+        raise TooManyImages(
+            f"{elements} images in one request, over the limit of {limits.max_images_per_request}"
+        )
+    max_bytes = limits.max_body_bytes
     inputs, data = [], b""
     for index, tensor in enumerate(request.inputs):
         blob = raw[index] if raw else _contents(tensor, max_bytes)
@@ -174,7 +185,7 @@ class OipGrpcMethods(RpcRunner):
                 entry, _ = await served(found, asked.model_name, asked.model_version)
             else:  # as /v2/models/{name}/infer: no readiness call before the model's own
                 entry = found.catalog.oip_entry(asked.model_name)
-            document, data = _document(asked, found.config.limits.max_body_bytes)
+            document, data = _document(asked, found.config.limits)
             pipeline = isinstance(entry, PipelineConfig)
             checked = oip.parse_document(document, data, found.config.limits, entry.task, SCHEMAS[entry.task],
                                          pipeline)  # fmt: skip

@@ -163,16 +163,17 @@ GRPC_SERVICE = "/visionserve.v1.VisionServe/"
 OIP_GRPC_SERVICE = "/inference.GRPCInferenceService/"
 HEALTH_GRPC_SERVICE = "/grpc.health.v1.Health/"
 _PREDICT_RPCS = ("Classify", "Detect", "Segment", "EmbedImage", "EmbedText", "ZeroShot")
-_OIP_READ_RPCS = ("ModelReady", "ServerMetadata", "ModelMetadata", "ModelConfig", "RepositoryIndex")
+_OIP_TWINS = {
+    "ServerLive": V2_LIVE, "ServerReady": V2_READY, "ModelReady": V2_MODEL_READY, "ServerMetadata": V2_SERVER,
+    "ModelMetadata": V2_MODEL, "ModelConfig": V2_MODEL_CONFIG, "RepositoryIndex": V2_REPOSITORY_INDEX,
+    "ModelInfer": V2_INFER,
+}  # fmt: skip
 RPCS: dict[str, tuple[Scope | None, Kind]] = {
     **{GRPC_SERVICE + rpc: ("predict", "predict") for rpc in _PREDICT_RPCS},
     GRPC_SERVICE + "Explain": ("explain", "explain"),
     GRPC_SERVICE + "ListModels": ("read", "other"),
     # The Open Inference Protocol (protos/visionserve/oip/v2), as its /v2 twins.
-    OIP_GRPC_SERVICE + "ServerLive": (V2_LIVE.scope, "other"),
-    OIP_GRPC_SERVICE + "ServerReady": (V2_READY.scope, "other"),
-    **{OIP_GRPC_SERVICE + rpc: ("read", "other") for rpc in _OIP_READ_RPCS},
-    OIP_GRPC_SERVICE + "ModelInfer": (V2_INFER.scope, "predict"),
+    **{OIP_GRPC_SERVICE + rpc: (twin.scope, twin.kind) for rpc, twin in _OIP_TWINS.items()},
     # Health checking (grpc.health.v1), open as /readyz: probes carry no keys.
     **{HEALTH_GRPC_SERVICE + rpc: (READYZ.scope, "other") for rpc in ("Check", "List", "Watch")},
 }

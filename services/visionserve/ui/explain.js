@@ -22,6 +22,7 @@ const SCORE_MEANING = {
 };
 
 function chooseTarget(target, i) {
+  if (state.abort) state.abort.abort();  // an explanation of the previous target: not this one's
   state.target = { ...target, index: i };
   for (const el of document.querySelectorAll("#targets button, #marks .box")) {
     const chosen = el.dataset.index === String(i);
@@ -90,6 +91,7 @@ async function explain() {
   const cards = new Map(methods.map((m) => [m, viewCard(m)]));
   $("views").replaceChildren(...cards.values());
   $("explanation-cite").replaceChildren();
+  if (state.abort) state.abort.abort();
   const controller = new AbortController();
   state.abort = controller;
   $("explain").disabled = true; $("cancel").hidden = false;
@@ -99,8 +101,10 @@ async function explain() {
     });
     for (const card of cards.values()) setStatus(card, "starting");
     const body = await readStream(response, (event) => showProgress(cards, methods, event));
+    if (state.abort !== controller) return;  // another target or image was chosen meanwhile
     await showExplanations(cards, body);
   } catch (err) {
+    if (state.abort !== controller && err.name === "AbortError") return;  // replaced, not cancelled
     if (err.name === "AbortError") {
       for (const card of cards.values()) setStatus(card, "cancelled");
     } else {
@@ -108,8 +112,10 @@ async function explain() {
       showError(err);
     }
   } finally {
-    state.abort = null;
-    $("explain").disabled = false; $("cancel").hidden = true;
+    if (state.abort === controller) {
+      state.abort = null;
+      $("explain").disabled = false; $("cancel").hidden = true;
+    }
   }
 }
 

@@ -59,14 +59,15 @@ function placeLabels(groups, targets, width, height, shown) {
       const tag = { x, y, w: tagW, h: tagH };
       if (!placed.some((p) => overlaps(p, tag))) { spot = tag; break; }
     }
-    // Else the first free place from the box down, then from the image's top.
-    const step = Math.max(1, Math.round(tagH / 2)), top = Math.max(0, Math.round(y1));
-    const further = [];
-    for (let y = top; y + tagH <= height; y += step) further.push(y);
-    for (let y = 0; y < top && y + tagH <= height; y += step) further.push(y);
-    for (const y of further) {
-      const tag = { x, y, w: tagW, h: tagH };
-      if (!placed.some((p) => overlaps(p, tag))) { spot = tag; break; }
+    if (spot === null) {  // else the first free place from the box down, then from the image's top
+      const step = Math.max(1, Math.round(tagH / 2)), top = Math.max(0, Math.round(y1));
+      const further = [];
+      for (let y = top; y + tagH <= height; y += step) further.push(y);
+      for (let y = 0; y < top && y + tagH <= height; y += step) further.push(y);
+      for (const y of further) {
+        const tag = { x, y, w: tagW, h: tagH };
+        if (!placed.some((p) => overlaps(p, tag))) { spot = tag; break; }
+      }
     }
     spot = spot || { x, y: Math.max(0, Math.min(height - tagH, y1)), w: tagW, h: tagH };
     placed.push(spot);

@@ -85,6 +85,8 @@ drop.addEventListener("drop", (event) => {
 });
 
 function clearResults() {
+  if (state.abort) { state.abort.abort(); state.abort = null; }  // its result would be another image's
+  $("explain").disabled = false; $("cancel").hidden = true;
   for (const url of state.blobUrls) URL.revokeObjectURL(url);
   state.blobUrls = [];
   state.prediction = null; state.target = null; state.hiddenMasks = new Set();

@@ -1,7 +1,7 @@
 """What a model has learned, for one loaded torch model: the understanding views (no Ray).
 
 ``Understanding`` wraps the explanation deployment's ExplainableModel (its torch module, its
-task's geometry, its lock: hooks are per module, so one view or explanation runs at a time
+task's geometry, its line: hooks are per module, so one view or explanation runs at a time
 per model) and the reference sets on disk. Each view returns a dict of response fields; the
 long ones report to a ``Progress`` that can stop them.
 """
@@ -108,7 +108,7 @@ class Understanding:
             return cached
         progress.begin("embedding", len(refset.items))
         rows = []
-        with self.model.lock, synthesis.layer_output(self.module, layer) as features, torch.no_grad():
+        with self.model.turn(), synthesis.layer_output(self.module, layer) as features, torch.no_grad():
             for item in refset.items:
                 _, x = self._prepare(refset.image_bytes(item.index), max_pixels)
                 rows.append(space.pooled(features(x))[0].float().numpy())
@@ -135,7 +135,11 @@ class Understanding:
         if item is not None:
             queries, exclude, described = embedded[item : item + 1], [item], [f"item {item}"]
         else:
-            with self.model.lock, synthesis.layer_output(self.module, layer) as features, torch.no_grad():
+            with (
+                self.model.turn(),
+                synthesis.layer_output(self.module, layer) as features,
+                torch.no_grad(),
+            ):
                 queries = np.stack(
                     [space.pooled(features(self._prepare(d, max_pixels)[1]))[0].numpy() for d in images]
                 )
@@ -196,7 +200,7 @@ class Understanding:
         channel, k = raw["channel"], raw.get("k") or 9
         progress.begin("activations", len(refset.items))
         maps, prepared = [], []
-        with self.model.lock:
+        with self.model.turn():
             with synthesis.layer_output(self.module, layer) as features, torch.no_grad():
                 for item in refset.items:
                     prepared_item, x = self._prepare(refset.image_bytes(item.index), max_pixels)
@@ -260,7 +264,7 @@ class Understanding:
         target = _class_index(raw, labels)
         options = options_from(synthesis.ClassModelOptions, raw)
         self._check_steps(options.steps)
-        with self.model.lock:
+        with self.model.turn():
             image = synthesis.class_model(
                 self.module, target, self._input_side(), self.pixels, options, progress
             )
@@ -283,7 +287,7 @@ class Understanding:
         self._check_steps(options.steps)
         _, x = self._prepare(data, max_pixels)
         self._check_side(x)
-        with self.model.lock:
+        with self.model.turn():
             image, error = synthesis.invert(self.module, layer, x, self.pixels, options, progress)
         original = self.pixels.to_unit(x)[0].permute(1, 2, 0).numpy()
         rebuilt = self.pixels.to_unit(image)[0].permute(1, 2, 0).numpy()
@@ -304,7 +308,7 @@ class Understanding:
         self._check_steps(options.steps * options.octaves)
         _, x = self._prepare(data, max_pixels)
         self._check_side(x)
-        with self.model.lock:
+        with self.model.turn():
             before = synthesis.activation_norm(self.module, layer, x)
             dreamed = synthesis.deepdream(self.module, layer, x, self.pixels, options, progress)
             after = synthesis.activation_norm(self.module, layer, dreamed)
@@ -319,7 +323,7 @@ class Understanding:
 
     def attention_rollout(self, data: bytes, raw: dict[str, Any], max_pixels: int) -> dict[str, Any]:
         item, x = self._prepare(data, max_pixels)
-        with self.model.lock:
+        with self.model.turn():
             grid = rollout.rollout(self.module, x, raw.get("discard_ratio") or 0.0)
         at_input = torch.nn.functional.interpolate(
             torch.from_numpy(grid)[None, None], size=x.shape[-2:], mode="bilinear", align_corners=False

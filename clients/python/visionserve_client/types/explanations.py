@@ -145,7 +145,9 @@ class InputGeometry(_Schema):
 
 class ExplainResult(_Schema):
     image: ImageSize
-    geometry: InputGeometry
+    geometry: InputGeometry | None = Field(
+        default=None, description="Where the model's input lies on the image (None from older servers)."
+    )
     target: ExplainTarget
     explanations: list[MethodExplanation]
 
