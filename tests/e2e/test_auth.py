@@ -71,6 +71,17 @@ def _bearer(key: str) -> dict[str, str]:
     return {"authorization": f"Bearer {key}"}
 
 
+def _audited(url: str, request_id: str) -> httpx.Response:
+    """The audit record of a request, read with the auditor's key once the writer has it."""
+    record = f"{url}/v1/audit/predictions/{request_id}"
+    deadline = time.monotonic() + 10
+    while (found := httpx.get(record, headers=_bearer(AUDIT), timeout=30)).status_code == 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert found.status_code == 200, found.text
+    return found
+
+
 def test_only_health_answers_without_a_key(secured: tuple[str, str]) -> None:
     url, _ = secured
     assert httpx.get(f"{url}/healthz").status_code == 200
@@ -189,14 +200,7 @@ def test_open_inference_and_health_over_grpc_take_the_same_keys(secured: tuple[s
     assert client.get_model_metadata("efficientnet-lite0", headers={"x-api-key": READ}).name
     answer = client.infer("efficientnet-lite0", [images], headers={"authorization": f"Bearer {APP_KEY}"})
     request_id = answer.get_response().parameters["request_id"].string_param
-    # The audit trail names the key that asked, as for HTTP.
-    record = f"{url}/v1/audit/predictions/{request_id}"
-    deadline = time.monotonic() + 10
-    while (found := httpx.get(record, headers=_bearer(AUDIT), timeout=30)).status_code == 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert found.status_code == 200, found.text
-    assert found.json()["caller"] == "app"
+    assert _audited(url, request_id).json()["caller"] == "app"  # the key that asked, as for HTTP
     client.close()
 
 
@@ -255,11 +259,6 @@ def test_audit_reads_need_the_audit_scope_and_records_name_the_caller(secured: t
     assert httpx.get(listing, headers=_bearer(APP_KEY), timeout=30).status_code == 403
     assert httpx.get(listing, headers=_bearer(READ), timeout=30).status_code == 403
     assert httpx.get(listing, timeout=30).status_code == 401
-    record = f"{listing}/{answer['request_id']}"
-    deadline = time.monotonic() + 10
-    while (found := httpx.get(record, headers=_bearer(AUDIT), timeout=30)).status_code == 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    assert found.status_code == 200, found.text
+    found = _audited(url, answer["request_id"])
     assert found.json()["caller"] == "app"  # the key's name, never the key
     assert APP_KEY not in found.text

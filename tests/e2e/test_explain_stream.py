@@ -113,7 +113,7 @@ def test_a_request_behind_another_hears_how_many_are_ahead(service: str) -> None
     import threading
 
     files = [("images", ("d.jpg", image_bytes("dog_bike_car.jpg")))]
-    slow = _form(methods=["occlusion"], patch=16, stride=8)  # 729 windows: seconds of work
+    slow = _form(methods=["occlusion"], patch=16, stride=16)  # 196 windows: seconds of work
     started = threading.Event()
     first: list[str] = []
 

@@ -94,7 +94,8 @@ def test_overlapping_detections_get_labels_apart_inside_the_image(service: str, 
 
 def test_a_waiting_explanation_says_how_many_are_ahead(service: str, browser: Any) -> None:
     files = [("images", ("d.jpg", (IMAGES / "dog_bike_car.jpg").read_bytes()))]
-    busy = {"methods": "occlusion", "patch": "16", "stride": "8", "model": "efficientnet-lite0"}
+    # 196 occlusion windows: seconds of work, long enough to queue behind
+    busy = {"methods": "occlusion", "patch": "16", "stride": "16", "model": "efficientnet-lite0"}
     started = threading.Event()
 
     def keep_the_explainer_busy() -> None:
