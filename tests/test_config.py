@@ -118,13 +118,28 @@ def test_pipelines_must_name_fitting_models(change: dict[str, str], message: str
 def test_onnxruntime_serves_torch_models_only_where_they_export() -> None:
     args = _args()
     args["models"][2]["runtime"]["backend"] = "torch"
-    with pytest.raises(ConfigError, match=r"needs runtime\.backend: onnxruntime"):
+    with pytest.raises(ConfigError, match=r"needs runtime\.backend onnxruntime, openvino or auto"):
         parse_service_config(args)
     zoo = yaml.safe_load((LOCAL_CONFIG.parents[2] / "tests" / "configs" / "zoo.yaml").read_text())
-    detector = zoo["applications"][0]["args"]["models"][0]
-    detector["runtime"]["backend"] = "onnxruntime"
-    with pytest.raises(ConfigError, match="exports torch models with heads"):
-        parse_service_config({"models": [detector]})
+    for backend in ("onnxruntime", "openvino", "auto"):
+        detector = zoo["applications"][0]["args"]["models"][0]
+        detector["runtime"]["backend"] = backend
+        with pytest.raises(ConfigError, match=f"backend {backend} exports torch models with heads"):
+            parse_service_config({"models": [detector]})
+
+
+def test_bf16_and_int8_only_where_a_gate_can_judge_them() -> None:
+    zoo = yaml.safe_load((LOCAL_CONFIG.parents[2] / "tests" / "configs" / "zoo.yaml").read_text())
+    user_model = next(m for m in zoo["applications"][0]["args"]["models"] if m["name"] == "tinynet")
+    user_model["source"] |= {"format": "onnx", "weights": {"file": "tiny.onnx", "sha256": "0" * 64}}
+    user_model["runtime"] = {"backend": "auto", "gate_images": "photos"}
+    with pytest.raises(ConfigError, match="bf16 and int8 need an accuracy gate, which exists for heads"):
+        parse_service_config({"models": [user_model]})
+    user_model["runtime"]["auto_precisions"] = ["fp32"]
+    assert parse_service_config({"models": [user_model]}).models[0].runtime.backend == "auto"
+    del user_model["runtime"]["gate_images"]  # without photos auto compares fp32 backends only
+    user_model["runtime"]["auto_precisions"] = ["fp32", "bf16"]
+    assert not parse_service_config({"models": [user_model]}).models[0].runtime.reduced_precision
 
 
 def test_the_gpu_profile_is_a_valid_config() -> None:

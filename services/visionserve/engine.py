@@ -15,12 +15,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from visionserve.config import ModelConfig
+from visionserve.backend_choice import choose
+from visionserve.config import PIXEL_CEILING, ModelConfig
 from visionserve.errors import InvalidImage, ServiceError, Unprocessable
 from visionserve.imaging import DecodedImage, decode
 from visionserve.registry import load_model, load_user_class, read_label_spec, resolve_labels
 from visionserve.tasks import ClipTask, Prepared, Task, task_for
 from visionserve.tasks.custom import UserModelTask
+from visionserve_client.types import RuntimeChoice
 
 
 class ModelEngine:
@@ -55,6 +57,19 @@ class ModelEngine:
         gray = DecodedImage(pixels=np.full((64, 64, 3), 128, dtype=np.uint8), format="PNG")
         warm = self.task.preprocess(gray)
         self.task.check_output(self.runner.run(self.task.collate([warm])))
+        self.runtime: RuntimeChoice | None = None
+        if cfg.runtime.backend in ("openvino", "auto") and loaded.graph is not None:
+            chosen = choose(
+                cfg,
+                self.task,
+                self.runner,
+                loaded.graph,
+                self.version,
+                model_dirs=dirs,
+                cache_dir=cache_dir,
+                max_pixels=PIXEL_CEILING,
+            )
+            self.runner, self.runtime = chosen.runner, chosen.report
         if cfg.runtime.compile:
             # torch.compile specialises a batch of 1; the first larger batch compiles the graph
             # that every other size shares (24 s on an H200 machine, longer in a 4-CPU

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from visionserve.config import FileSource, ModelConfig, PipelineConfig
-from visionserve_client.types import ModelInfo
+from visionserve_client.types import ModelInfo, RuntimeChoice
 
 
 def describe(
-    cfg: ModelConfig, *, labels_count: int | None, version: str | None = None, error: str | None = None
+    cfg: ModelConfig,
+    *,
+    labels_count: int | None,
+    version: str | None = None,
+    error: str | None = None,
+    runtime: RuntimeChoice | None = None,
 ) -> ModelInfo:
     """``labels_count`` is None while the model is not loaded (then it is not ready).
 
     ``version`` is the loaded weights' digest; before loading, the config's sha256 if it has one.
+    ``runtime``: how a loaded model's backend and precision were chosen, where they were.
     """
     if version is None:
         weights = cfg.source.weights
@@ -26,8 +32,10 @@ def describe(
         input_size=(size, size) if size else None,
         weights_sha256=version or "",
         model_version=version or "",
-        backend=cfg.runtime.backend,
+        backend=runtime.backend if runtime else cfg.runtime.backend,
         device=cfg.runtime.device,
+        precision=runtime.precision if runtime else cfg.runtime.precision,
+        runtime=runtime,
         max_batch_size=cfg.batching.max_batch_size,
     )
 

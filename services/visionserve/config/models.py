@@ -11,13 +11,33 @@ from visionserve.config.sources import EXPORTABLE_HEADS, HEADS_FOR_TASK, LabelsS
 from visionserve.config.strict import StrictModel
 from visionserve_client.types import TaskName
 
+GATED_HEADS = ("logits", "yolox", "logits_map", "mask_sigmoid")
+"""Heads whose answers the accuracy gate compares (visionserve.tasks.agreement)."""
+
 
 class RuntimeConfig(StrictModel):
-    backend: Literal["torch", "onnxruntime"] = Field(
-        description="onnxruntime for a torch model: exported to ONNX at load, cached by weights digest."
+    backend: Literal["torch", "onnxruntime", "openvino", "auto"] = Field(
+        description="onnxruntime or openvino for a torch model: exported to ONNX at load, cached by "
+        "weights digest. auto: on the CPU, measure onnxruntime and OpenVINO (at each of "
+        "auto_precisions) at load and serve the fastest that passes the accuracy gate; on cuda, onnxruntime."
     )
     device: Literal["cpu", "cuda"] = "cpu"
-    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    precision: Literal["fp32", "fp16", "bf16", "int8"] = Field(
+        default="fp32", description="int8: openvino only, quantized by NNCF on gate_images."
+    )
+    auto_precisions: tuple[Literal["fp32", "bf16", "int8"], ...] = Field(
+        default=("fp32", "bf16"),
+        min_length=1,
+        description="auto: the OpenVINO precisions it may try; bf16 and int8 only with gate_images "
+        "(and bf16 only on a CPU with AMX or AVX-512 BF16).",
+    )
+    gate_images: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="A folder of real photos (JPEG, PNG, WebP) for the accuracy gate, absolute or "
+        "relative to a model folder; crops and flips of each are compared with fp32. Without it, "
+        "auto compares fp32 backends only.",
+    )
     channels_last: bool = Field(default=False, description="torch: NHWC memory format.")
     threads: int = Field(default=2, ge=1, le=256, description="Intra-op threads per replica.")
     compile: bool = Field(
@@ -40,7 +60,24 @@ class RuntimeConfig(StrictModel):
             raise ValueError("runtime.compile applies to backend torch only")
         if self.tensorrt and (self.backend != "onnxruntime" or self.device != "cuda"):
             raise ValueError("runtime.tensorrt applies to backend onnxruntime on device cuda only")
+        if self.backend == "openvino" and self.device != "cpu":
+            raise ValueError("runtime.backend openvino runs on device cpu only; use onnxruntime on cuda")
+        if self.precision == "int8" and self.backend != "openvino":
+            raise ValueError("runtime.precision int8 applies to backend openvino only")
+        if self.backend == "openvino" and self.precision == "fp16":
+            raise ValueError("runtime.backend openvino runs precision fp32, bf16 or int8")
+        if self.backend == "auto" and self.precision != "fp32":
+            raise ValueError("runtime.backend auto chooses the precision: list them in auto_precisions")
+        if self.precision == "int8" and self.gate_images is None:
+            raise ValueError("runtime.precision int8 needs gate_images: its calibration and accuracy gate")
         return self
+
+    @property
+    def reduced_precision(self) -> bool:
+        """Whether the served graph may run inexactly (so must pass the accuracy gate)."""
+        if self.backend == "auto":  # without photos auto tries fp32 only
+            return self.gate_images is not None and any(p != "fp32" for p in self.auto_precisions)
+        return self.backend == "openvino" and self.precision != "fp32"
 
 
 class BatchingConfig(StrictModel):
@@ -138,15 +175,23 @@ class ModelConfig(StrictModel):
         heads = HEADS_FOR_TASK[self.task]
         if self.source.head not in heads:
             raise ValueError(f"task {self.task} needs source.head: {' or '.join(heads)}")
-        if not self.torch_model and self.runtime.backend != "onnxruntime":
-            raise ValueError(f"a {self.source.kind} source needs runtime.backend: onnxruntime")
+        backend = self.runtime.backend
+        if not self.torch_model and backend == "torch":
+            raise ValueError(
+                f"a {self.source.kind} source needs runtime.backend onnxruntime, openvino or auto"
+            )
         exportable = (
             self.source.kind in ("efficientnet_lite", "torchvision") and self.source.head in EXPORTABLE_HEADS
         )
-        if self.torch_model and self.runtime.backend == "onnxruntime" and not exportable:
+        if self.torch_model and backend != "torch" and not exportable:
             raise ValueError(
-                f"runtime.backend onnxruntime exports torch models with heads {', '.join(EXPORTABLE_HEADS)} "
+                f"runtime.backend {backend} exports torch models with heads {', '.join(EXPORTABLE_HEADS)} "
                 f"only; use torch for head {self.source.head}"
+            )
+        if self.runtime.reduced_precision and self.source.head not in GATED_HEADS:
+            raise ValueError(
+                f"bf16 and int8 need an accuracy gate, which exists for heads {', '.join(GATED_HEADS)}; "
+                f"head {self.source.head} runs fp32 (auto_precisions: [fp32])"
             )
         fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map", "clip")
         if fixed_size and self.preprocess.input_size is None:

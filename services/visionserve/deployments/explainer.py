@@ -37,8 +37,12 @@ T = TypeVar("T")
 def explanation_config(model: ModelConfig) -> ModelConfig:
     """The explainer's copy of a torch model: the eager torch module (gradients need it, also
     where serving uses an ONNX export), on the served device and precision, never compiled
-    (explanations run the eager module; compiling only slows the replica's start)."""
-    runtime = model.runtime.model_copy(update={"backend": "torch", "compile": False})
+    (explanations run the eager module; compiling only slows the replica's start). A graph's
+    bf16 or int8 on OpenVINO is the served graph's: the eager module stays fp32."""
+    update: dict[str, object] = {"backend": "torch", "compile": False}
+    if model.runtime.backend in ("openvino", "auto"):
+        update["precision"] = "fp32"
+    runtime = model.runtime.model_copy(update=update)
     return model.model_copy(update={"runtime": runtime})
 
 

@@ -112,7 +112,10 @@ class ModelDeployment:
     def info(self) -> ModelInfo:
         if self._engine is None:
             return describe(self._cfg, labels_count=None, error=self._error)
-        return describe(self._cfg, labels_count=len(self._engine.labels), version=self._engine.version)
+        engine = self._engine
+        return describe(
+            self._cfg, labels_count=len(engine.labels), version=engine.version, runtime=engine.runtime
+        )
 
     def labels(self) -> ModelLabels:
         """The label set, in the order of the model's class indices."""

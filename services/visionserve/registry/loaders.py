@@ -45,6 +45,9 @@ class LoadedModel:
     version: str
     """sha256 of the weights file, or of the parameters of random weights."""
     text: TextSide | None = None
+    graph: Path | None = None
+    """The ONNX graph the runner runs (a file source, or the export of a torch model), from
+    which other backends can be built (visionserve.backend_choice)."""
 
 
 class _ImageTower(torch.nn.Module):
@@ -115,7 +118,7 @@ def _load_user_model(
     assert isinstance(weights, FileSource)  # checked by SourceConfig
     path = resolve_file(weights, model_dirs=model_dirs, cache_dir=cache_dir)
     if cfg.source.format == "onnx":
-        return LoadedModel(_onnx_runner(cfg, path, cache_dir), weights.sha256)
+        return LoadedModel(_onnx_runner(cfg, path, cache_dir), weights.sha256, graph=path)
     return LoadedModel(_torch_runner(cfg, _user_module(cfg, user, path)), weights.sha256)
 
 
@@ -212,7 +215,7 @@ def load_model(
     if cfg.source.kind == "onnx":
         assert isinstance(weights, FileSource)  # checked by SourceConfig
         path = resolve_file(weights, model_dirs=model_dirs, cache_dir=cache_dir)
-        return LoadedModel(_onnx_runner(cfg, path, cache_dir), weights.sha256)
+        return LoadedModel(_onnx_runner(cfg, path, cache_dir), weights.sha256, graph=path)
 
     if weights == "random":
         torch.manual_seed(cfg.source.seed)
@@ -233,12 +236,15 @@ def load_model(
             _ImageTower(module), device=rt.device, precision=rt.precision, threads=rt.threads
         )
         return LoadedModel(image_runner, version, text=_text_side(cfg, module))
-    if rt.backend == "onnxruntime":
-        return LoadedModel(_exported_runner(cfg, module, version, cache_dir), version)
+    if rt.backend != "torch":
+        runner, graph = _exported_runner(cfg, module, version, cache_dir)
+        return LoadedModel(runner, version, graph=graph)
     return LoadedModel(_torch_runner(cfg, module), version)
 
 
 def _onnx_runner(cfg: ModelConfig, path: Path, cache_dir: Path) -> Runner:
+    """onnxruntime at fp32 (fp16 with TensorRT): the served runner, or with backend openvino
+    or auto the reference that the others are checked against."""
     from visionserve.runtime.onnx_runner import OnnxRunner
 
     rt = cfg.runtime
@@ -252,7 +258,9 @@ def _onnx_runner(cfg: ModelConfig, path: Path, cache_dir: Path) -> Runner:
     )
 
 
-def _exported_runner(cfg: ModelConfig, module: torch.nn.Module, version: str, cache_dir: Path) -> Runner:
+def _exported_runner(
+    cfg: ModelConfig, module: torch.nn.Module, version: str, cache_dir: Path
+) -> tuple[Runner, Path]:
     from visionserve.registry.export import check_export, export_onnx
 
     size = int(cfg.preprocess.input_size or 0)
@@ -264,4 +272,4 @@ def _exported_runner(cfg: ModelConfig, module: torch.nn.Module, version: str, ca
     except ValueError:
         path.unlink(missing_ok=True)  # never leave a bad export for the next start to trust
         raise
-    return runner
+    return runner, path

@@ -74,6 +74,10 @@ class SemanticSegmentationTask(Task[SemanticParams, SemanticSegmentation]):
         probabilities: np.ndarray = exp / exp.sum(axis=0, keepdims=True)
         return probabilities
 
+    def input_label_map(self, output: np.ndarray) -> np.ndarray:
+        """The label map at the model's own resolution (what the accuracy gate compares)."""
+        return self._probabilities(output).argmax(axis=0)  # type: ignore[no-any-return]
+
     def postprocess(self, output: Any, item: Prepared, params: SemanticParams) -> SemanticSegmentation:
         probs = torch.from_numpy(self._probabilities(np.asarray(output, dtype=np.float32)))
         height, width = item.height, item.width

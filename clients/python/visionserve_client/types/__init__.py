@@ -62,6 +62,8 @@ from visionserve_client.types.models import (
     ModelLabels,
     ModelList,
     Readiness,
+    RuntimeCandidate,
+    RuntimeChoice,
 )
 from visionserve_client.types.predictions import (
     MAX_ZERO_SHOT_LABELS,
@@ -199,6 +201,8 @@ __all__ = [
     "ReferenceSetRequest",
     "RolloutRequest",
     "RolloutResponse",
+    "RuntimeCandidate",
+    "RuntimeChoice",
     "SegmentClass",
     "SegmentRequest",
     "SegmentResponse",
