@@ -268,3 +268,34 @@ def test_sixteen_bit_and_bilevel_images_keep_their_values_when_shrunk() -> None:
     checker = Image.fromarray((np.indices((400, 800)).sum(axis=0) % 2 * 255).astype(np.uint8)).convert("1")
     gray = decode(encode(checker, "PNG"), max_pixels=LIMIT, needed=lambda w, h: (100, 50)).pixels
     assert abs(float(gray.mean()) - 127.5) < 2  # averaged to mid grey
+
+
+@pytest.mark.parametrize("name", ["dog_bike_car.jpg", "grace_hopper.jpg", "china.jpg", "rocket.jpg"])
+def test_plain_jpegs_decode_to_pillows_pixels(name: str) -> None:
+    data = image_bytes(name)
+    ours = decode(data, max_pixels=LIMIT).pixels
+    assert np.array_equal(ours, np.asarray(Image.open(io.BytesIO(data)).convert("RGB")))
+
+
+def test_jpeg_scales_between_pillows_powers_of_two(chelsea: Image.Image) -> None:
+    """M/8 scales: 3/8 of a side where Pillow's draft would keep 1/2."""
+    big = chelsea.resize((451 * 8, 300 * 8), Image.Resampling.BICUBIC)
+    data = encode(big, "JPEG", quality=95)
+    decoded = decode(data, max_pixels=LIMIT, needed=lambda w, h: (w * 3 // 16, h * 3 // 16))
+    assert decoded.pixels.shape == (900, 1353, 3)  # 3/8: the smallest at twice the need
+    reference = np.asarray(big.resize((1353, 900), Image.Resampling.BILINEAR), dtype=int)
+    assert np.abs(reference - decoded.pixels.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("mode", ["L", "progressive"])
+def test_grayscale_and_progressive_jpegs_decode_as_pillow_does(chelsea: Image.Image, mode: str) -> None:
+    image, options = (chelsea.convert("L"), {}) if mode == "L" else (chelsea, {"progressive": True})
+    data = encode(image, "JPEG", quality=90, **options)
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(decode(data, max_pixels=LIMIT).pixels, expected)
+
+
+def test_cmyk_jpegs_stay_with_pillow(chelsea: Image.Image) -> None:
+    data = encode(chelsea.convert("CMYK"), "JPEG", quality=90)
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    assert np.array_equal(decode(data, max_pixels=LIMIT).pixels, expected)
