@@ -150,3 +150,19 @@ def test_the_line_runs_its_slots_at_once_but_one_request_per_model() -> None:
         thread.join(10)
     assert most["all"] == 2
     assert most["a"] == most["b"] == most["c"] == 1
+
+
+@pytest.mark.parametrize("masks", [64, 70])
+def test_a_rise_seed_gives_the_same_map_at_any_batch_size(masks: int) -> None:
+    """The forward batch is the service's choice, not the caller's: it must not move the map."""
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 32, 32)
+    maps = [
+        METHODS["rise"]
+        .explain(_Sum(), x, _first, None, Options(masks=masks, grid=4, seed=3, batch_size=b))
+        .raw  # type: ignore[arg-type]
+        for b in (1, 8, 32, 50)
+    ]
+    scale = float(abs(maps[0]).max())
+    for other in maps[1:]:  # the same masks: only float32 sums in another order differ
+        assert float(abs(other - maps[0]).max()) <= 1e-5 * scale

@@ -85,6 +85,12 @@ class ExplainerConfig(ReplicaConfig):
     max_ongoing_requests: int = Field(default=8, ge=1)
     max_queued_requests: int = Field(default=32, ge=-1)
     threads: int = Field(default=1, ge=1, le=16, description="Explanations run at once per replica.")
+    bf16: bool = Field(
+        default=True,
+        description="Classifiers on a CPU with AVX-512 BF16 or AMX: run the methods whose maps bf16 "
+        "keeps within Pearson 0.99 of fp32 (the CAMs, Score-CAM, RISE) in bf16 autocast; their "
+        "params say precision: bf16. Gradient methods and occlusion always run in fp32.",
+    )
     understand: UnderstandConfig = UnderstandConfig()
     cpu_priority: Literal["normal", "low", "idle"] = Field(
         default="idle",

@@ -73,7 +73,7 @@ class ExplainerDeployment:
                 engine = ModelEngine(
                     model, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)
                 )
-                self._models[model.name] = ExplainableModel(engine, line)
+                self._models[model.name] = ExplainableModel(engine, line, bf16=cfg.bf16)
             except Exception as exc:  # one model failing to load must not hide the others
                 self._errors[model.name] = f"{type(exc).__name__}: {exc}"
                 logger.error("explainer could not load %s: %s", model.name, self._errors[model.name])

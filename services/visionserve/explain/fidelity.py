@@ -25,7 +25,7 @@ def deletion_insertion(
     target: Target,
     *,
     steps: int = 32,
-    batch_size: int = 32,
+    batch_size: int = 8,
     squash: Callable[[Any, torch.Tensor], torch.Tensor] | None = None,
 ) -> dict[str, float]:
     _, _, height, width = x.shape

@@ -27,6 +27,7 @@ from visionserve.explain.layers import default_layer, find_layer
 from visionserve.explain.line import WorkLine
 from visionserve.explain.methods import METHODS, CamExplainer, Recorded
 from visionserve.explain.options import ExplainParams, class_index, parse_explain_params
+from visionserve.explain.precision import bf16_autocast, bf16_pays, in_fp32
 from visionserve.explain.progress import NO_PROGRESS, Progress
 from visionserve.explain.support import explained_through_results, supported_methods, user_gradients
 from visionserve.explain.targets import (
@@ -54,8 +55,8 @@ from visionserve_client.types import (
 
 
 class ExplainableModel:
-    def __init__(self, engine: ModelEngine, line: WorkLine | None = None) -> None:
-        """``line``: the replica's line of work, shared by its models (default: its own)."""
+    def __init__(self, engine: ModelEngine, line: WorkLine | None = None, *, bf16: bool = False) -> None:
+        """``line``: the replica's line of work (default: its own); ``bf16``: see ``bf16_pays``."""
         self.engine = engine
         self._line = line or WorkLine()
         cfg = engine.cfg
@@ -67,6 +68,7 @@ class ExplainableModel:
         self.through_results = explained_through_results(cfg)
         """Occlusion and RISE read typed results (a user's model, an instance segmenter)."""
         self.user_gradients = user_gradients(cfg)
+        self.bf16 = bf16 and bf16_pays(cfg, runner)  # methods with bf16_keeps_map run in bf16
         self.gradients = any(METHODS[m].needs_gradients for m in self.methods)
         self.layer: str | None = None
         """Where gradient and CAM methods (and the understanding views) look by default."""
@@ -111,7 +113,7 @@ class ExplainableModel:
 
     def forward(self, x: torch.Tensor) -> Any:
         if self.module is not None:
-            output = self.module(x)
+            output = in_fp32(self.module(x))
         else:  # gradient-free methods over any runner
             output = torch.from_numpy(np.asarray(self.engine.runner.run(x.numpy())))
         if self.engine.cfg.source.head == "mask_sigmoid":
@@ -344,13 +346,17 @@ class ExplainableModel:
         started = time.perf_counter()
         explainer = METHODS[method]
         model: Any = self.module if explainer.needs_gradients else forward
-        if isinstance(explainer, CamExplainer):
-            layer = params.layer or str(self.layer)
-            if layer not in recorded:
-                recorded[layer] = explainer.activations_and_gradients(model, x, target, layer)
-            attribution = explainer.explain(model, x, target, layer, params.options, recorded[layer])
-        else:
-            attribution = explainer.explain(model, x, target, params.layer, params.options)
+        bf16 = self.bf16 and explainer.bf16_keeps_map
+        with bf16_autocast(bf16):
+            if isinstance(explainer, CamExplainer):
+                layer = params.layer or str(self.layer)
+                key = f"{layer}@bf16" if bf16 else layer  # what the activations were computed in
+                if key not in recorded:
+                    recorded[key] = explainer.activations_and_gradients(model, x, target, layer)
+                attribution = explainer.explain(model, x, target, layer, params.options, recorded[key])
+            else:
+                attribution = explainer.explain(model, x, target, params.layer, params.options)
+        attribution.params.update({"precision": "bf16"} if bf16 else {})
         geometry = self.engine.task.geometry(item, int(x.shape[3]), int(x.shape[2]))
         if method == "rise":  # its baseline is the mean over the image, not over a letterbox's padding
             x1, y1, x2, y2 = geometry.input_box
