@@ -176,13 +176,17 @@ def test_auto_serves_the_fastest_backend_that_passes_and_remembers(
     assert not report.cached
     assert report.gate_inputs == 3 * 22
     names = [(c.backend, c.precision) for c in report.candidates]
-    expected = [("onnxruntime", "fp32"), ("openvino", "fp32")]
-    if "BF16" in cpu_capabilities():
-        expected.append(("openvino", "bf16"))
-    assert names == expected
+    assert names == [("onnxruntime", "fp32"), ("openvino", "fp32"), ("openvino", "bf16")]
+    if "BF16" not in cpu_capabilities():
+        assert report.candidates[2].detail.startswith("not tried: this CPU has neither")
     passing = [c for c in report.candidates if c.passed]
     fastest = max(passing, key=lambda c: c.images_per_second or 0.0)
-    assert (report.backend, report.precision) == (fastest.backend, fastest.precision)
+    reference = report.candidates[0]
+    assert reference.images_per_second
+    if (fastest.images_per_second or 0) >= backend_choice.MIN_GAIN * reference.images_per_second:
+        assert (report.backend, report.precision) == (fastest.backend, fastest.precision)
+    else:  # no clear winner: onnxruntime stays
+        assert (report.backend, report.precision) == ("onnxruntime", "fp32")
     assert first.runner.backend == report.backend
     assert all(c.agreement == 1.0 for c in report.candidates if c.precision == "fp32")
 

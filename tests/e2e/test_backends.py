@@ -30,7 +30,11 @@ def test_the_chosen_backend_and_its_evidence_are_reported(zoo: str) -> None:
     assert served.passed
     assert served.agreement == choice.agreement
     assert all(c.images_per_second for c in tried.values() if c.passed)
-    assert served.images_per_second == max(c.images_per_second or 0.0 for c in tried.values() if c.passed)
+    fastest = max(c.images_per_second or 0.0 for c in tried.values() if c.passed)
+    reference = tried[("onnxruntime", "fp32")].images_per_second or 0.0
+    assert served.images_per_second == fastest or (
+        served is tried[("onnxruntime", "fp32")] and fastest < 1.05 * reference
+    )
 
 
 def test_the_auto_backend_classifies_as_onnxruntime_does(service: str, zoo: str) -> None:
