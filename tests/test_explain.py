@@ -11,6 +11,7 @@ import torchvision
 
 from tests.helpers import image_bytes
 from visionserve.config import ServiceConfig
+from visionserve.deployments.explainer import explanation_config
 from visionserve.engine import ModelEngine
 from visionserve.explain import views
 from visionserve.explain.guided import GuidedReLUs
@@ -39,7 +40,7 @@ def resnet() -> tuple[torch.nn.Module, torch.Tensor]:
 def _torch_lite(config: ServiceConfig, settings: Settings) -> ModelEngine:
     """EfficientNet-Lite0 as the explanation deployment loads it: the torch module, not the export."""
     model = config.models[0]
-    model = model.model_copy(update={"runtime": model.runtime.model_copy(update={"backend": "torch"})})
+    model = explanation_config(model)  # as the explanation deployment loads it
     return ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
 
 

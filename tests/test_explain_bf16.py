@@ -11,6 +11,7 @@ import torch
 
 from tests.helpers import image_bytes
 from visionserve.config import ServiceConfig
+from visionserve.deployments.explainer import explanation_config
 from visionserve.engine import ModelEngine
 from visionserve.explain.methods import METHODS
 from visionserve.explain.service import ExplainableModel
@@ -24,7 +25,7 @@ BF16_METHODS = sorted(name for name, method in METHODS.items() if method.bf16_ke
 @pytest.fixture(scope="module")
 def models(local_config: ServiceConfig, settings: Settings) -> dict[str, ExplainableModel]:
     model = local_config.models[0]
-    model = model.model_copy(update={"runtime": model.runtime.model_copy(update={"backend": "torch"})})
+    model = explanation_config(model)  # as the explanation deployment loads it
     engine = ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=settings.cache_dir)
     fp32 = ExplainableModel(engine)
     bf16 = ExplainableModel(engine, bf16=True)

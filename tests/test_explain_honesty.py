@@ -13,6 +13,7 @@ import torch
 
 from tests.helpers import image_bytes
 from visionserve.config import ServiceConfig
+from visionserve.deployments.explainer import explanation_config
 from visionserve.engine import ModelEngine
 from visionserve.explain.service import ExplainableModel
 from visionserve.explain.targets import ClassLogit
@@ -26,7 +27,7 @@ TIGER_CAT = 282  # EfficientNet-Lite0's top class on chelsea.png
 @pytest.fixture(scope="module")
 def classifier(local_config: ServiceConfig, settings: Settings) -> ExplainableModel:
     model = local_config.models[0]
-    model = model.model_copy(update={"runtime": model.runtime.model_copy(update={"backend": "torch"})})
+    model = explanation_config(model)  # as the explanation deployment loads it
     return ExplainableModel(ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=settings.cache_dir))
 
 
