@@ -67,10 +67,11 @@ def multipart(image: bytes, filename: str, **fields: str) -> tuple[bytes, str]:
 
 def routes(model: str, image_name: str) -> list[Route]:
     """The hot routes: one-image classification (by task and by model name, the Open Inference
-    Protocol's infer), an explanation by a cheap method (saliency), the model list."""
+    Protocol's infer), explanations by cheap methods (saliency, Grad-CAM), the model list."""
     image = (IMAGES / image_name).read_bytes()
     classify, form = multipart(image, image_name)
     explain, explain_form = multipart(image, image_name, methods="saliency")
+    gradcam, gradcam_form = multipart(image, image_name, methods="gradcam")
     tensor = {"name": "images", "datatype": "BYTES", "shape": [1], "data": [base64.b64encode(image).decode()]}
     infer = json.dumps({"inputs": [tensor]}).encode()
     return [
@@ -79,6 +80,7 @@ def routes(model: str, image_name: str) -> list[Route]:
             f"POST /v2/models/{model}/infer", "POST", f"/v2/models/{model}/infer", infer, "application/json"
         ),
         Route("POST /v1/explain (saliency)", "POST", "/v1/explain", explain, explain_form),
+        Route("POST /v1/explain (gradcam)", "POST", "/v1/explain", gradcam, gradcam_form),
         Route("GET /v1/models", "GET", "/v1/models"),
     ]
 
