@@ -40,6 +40,7 @@ def main() -> None:
     from visionserve.deployments.explainer import explanation_config
     from visionserve.engine import ModelEngine
     from visionserve.explain.service import ExplainableModel
+    from visionserve.runtime.openvino_runner import cpu_capabilities
     from visionserve.settings import Settings
     from visionserve_client.visualize import floatmap_to_numpy
 
@@ -85,7 +86,7 @@ def main() -> None:
         print(method, row, flush=True)
     result = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "bf16_native": "BF16" in cpu_capabilities(),
         "threads": torch.get_num_threads(),
         "photos": list(PHOTOS),
         "methods": rows,

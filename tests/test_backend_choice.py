@@ -80,6 +80,25 @@ def test_segmentation_compares_each_class_mask() -> None:
     assert verdict.score < 0.95
 
 
+def test_a_large_background_does_not_hide_a_shrunk_object() -> None:
+    reference = np.zeros((100, 100), dtype=np.int64)
+    reference[:, :20] = 1  # the object: a fifth of the image
+    shrunk = reference.copy()
+    shrunk[:8, :20] = 0  # 8% of it lost: IoU 0.92, while the background's is 0.98
+    verdict = judge("semantic_segmentation", [reference], [shrunk])
+    assert not verdict.passed
+    assert verdict.score == pytest.approx(0.92)
+    assert "(class 1)" in verdict.detail
+
+
+def test_int8_is_judged_on_photos_it_was_not_calibrated_on() -> None:
+    views = backend_choice.VIEWS_PER_PHOTO
+    calibration, judged = backend_choice.calibration_split(4 * views)
+    assert {i // views for i in calibration} == {1, 3}
+    assert {i // views for i in judged} == {0, 2}
+    assert len(calibration) == 2 * views
+
+
 def _two_output_net() -> torch.nn.Module:
     class Net(torch.nn.Module):
         def __init__(self) -> None:
@@ -104,7 +123,7 @@ def test_openvino_fp32_answers_as_onnxruntime_does(tmp_path: Path, batch_axis: s
     )  # fmt: skip
     batch = np.random.default_rng(0).standard_normal((3, 3, 8, 8)).astype(np.float32)
     expected = OnnxRunner(path, threads=1).run(batch)
-    got = OpenVinoRunner(path, threads=1).run(batch)
+    got = OpenVinoRunner(path, threads=1, output_names=["mean", "max"]).run(batch)
     assert isinstance(got, dict)
     assert list(got) == ["mean", "max"]
     for name in ("mean", "max"):
@@ -128,6 +147,7 @@ def _single_output_net() -> torch.nn.Module:
     [
         ({"backend": "onnxruntime", "precision": "int8"}, "int8 applies to backend openvino only"),
         ({"backend": "openvino", "precision": "int8"}, "int8 needs gate_images"),
+        ({"backend": "openvino", "precision": "bf16"}, "bf16 needs gate_images"),
         ({"backend": "openvino", "device": "cuda"}, "openvino runs on device cpu only"),
         ({"backend": "openvino", "precision": "fp16"}, "openvino runs precision fp32, bf16 or int8"),
         ({"backend": "auto", "precision": "bf16"}, "auto chooses the precision"),

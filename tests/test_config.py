@@ -133,13 +133,13 @@ def test_bf16_and_int8_only_where_a_gate_can_judge_them() -> None:
     user_model = next(m for m in zoo["applications"][0]["args"]["models"] if m["name"] == "tinynet")
     user_model["source"] |= {"format": "onnx", "weights": {"file": "tiny.onnx", "sha256": "0" * 64}}
     user_model["runtime"] = {"backend": "auto", "gate_images": "photos"}
-    with pytest.raises(ConfigError, match="bf16 and int8 need an accuracy gate, which exists for heads"):
+    with pytest.raises(ConfigError, match="the accuracy gate judges heads logits, yolox"):
         parse_service_config({"models": [user_model]})
-    user_model["runtime"]["auto_precisions"] = ["fp32"]
-    assert parse_service_config({"models": [user_model]}).models[0].runtime.backend == "auto"
     del user_model["runtime"]["gate_images"]  # without photos auto compares fp32 backends only
-    user_model["runtime"]["auto_precisions"] = ["fp32", "bf16"]
-    assert not parse_service_config({"models": [user_model]}).models[0].runtime.reduced_precision
+    assert parse_service_config({"models": [user_model]}).models[0].runtime.backend == "auto"
+    user_model["runtime"] = {"backend": "openvino", "precision": "bf16"}
+    with pytest.raises(ConfigError, match="precision bf16 needs gate_images"):
+        parse_service_config({"models": [user_model]})
 
 
 def test_the_gpu_profile_is_a_valid_config() -> None:

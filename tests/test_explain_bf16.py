@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
 
 from tests.helpers import image_bytes
 from visionserve.config import ServiceConfig
@@ -15,6 +14,7 @@ from visionserve.deployments.explainer import explanation_config
 from visionserve.engine import ModelEngine
 from visionserve.explain.methods import METHODS
 from visionserve.explain.service import ExplainableModel
+from visionserve.runtime.openvino_runner import cpu_capabilities
 from visionserve.settings import Settings
 from visionserve_client.types import MethodExplanation
 from visionserve_client.visualize import floatmap_to_numpy
@@ -65,6 +65,6 @@ def test_methods_bf16_would_change_stay_fp32(models: dict[str, ExplainableModel]
 
 def test_bf16_runs_only_where_the_cpu_computes_it(models: dict[str, ExplainableModel]) -> None:
     engine = models["fp32"].engine
-    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    native = "BF16" in cpu_capabilities()
     assert ExplainableModel(engine, bf16=True).bf16 is native
     assert ExplainableModel(engine, bf16=False).bf16 is False

@@ -299,3 +299,12 @@ def test_cmyk_jpegs_stay_with_pillow(chelsea: Image.Image) -> None:
     data = encode(chelsea.convert("CMYK"), "JPEG", quality=90)
     expected = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
     assert np.array_equal(decode(data, max_pixels=LIMIT).pixels, expected)
+
+
+def test_a_jpeg_libjpeg_only_warns_about_decodes_as_pillow_decodes_it(chelsea: Image.Image) -> None:
+    """Extra bytes before the end marker: libjpeg warns, simplejpeg (strict) refuses, Pillow
+    decodes; so do we, through Pillow."""
+    data = encode(chelsea, "JPEG", quality=90)
+    warned = data[:-2] + b"\x00\x01\x02" + data[-2:]
+    expected = np.asarray(Image.open(io.BytesIO(warned)).convert("RGB"))
+    assert np.array_equal(decode(warned, max_pixels=LIMIT).pixels, expected)

@@ -75,6 +75,12 @@ class ModelEngine:
             # that every other size shares (24 s on an H200 machine, longer in a 4-CPU
             # replica): here, not inside the first request's timeout, which it ran past (504).
             self.runner.run(self.task.collate([warm, warm]))
+        self.served = (
+            (self.runtime.backend, self.runtime.precision)
+            if self.runtime
+            else (cfg.runtime.backend, cfg.runtime.precision)
+        )
+        """The backend and precision that serve: auto's choice, or the config's."""
         self.load_seconds = time.perf_counter() - started
 
     def parse_params(self, raw: dict[str, Any]) -> Any:

@@ -68,16 +68,12 @@ class RuntimeConfig(StrictModel):
             raise ValueError("runtime.backend openvino runs precision fp32, bf16 or int8")
         if self.backend == "auto" and self.precision != "fp32":
             raise ValueError("runtime.backend auto chooses the precision: list them in auto_precisions")
-        if self.precision == "int8" and self.gate_images is None:
-            raise ValueError("runtime.precision int8 needs gate_images: its calibration and accuracy gate")
+        if self.backend == "openvino" and self.precision != "fp32" and self.gate_images is None:
+            raise ValueError(
+                f"runtime.precision {self.precision} needs gate_images: only photos can show that it "
+                "answers as fp32 does (int8: also its calibration)"
+            )
         return self
-
-    @property
-    def reduced_precision(self) -> bool:
-        """Whether the served graph may run inexactly (so must pass the accuracy gate)."""
-        if self.backend == "auto":  # without photos auto tries fp32 only
-            return self.gate_images is not None and any(p != "fp32" for p in self.auto_precisions)
-        return self.backend == "openvino" and self.precision != "fp32"
 
 
 class BatchingConfig(StrictModel):
@@ -188,10 +184,10 @@ class ModelConfig(StrictModel):
                 f"runtime.backend {backend} exports torch models with heads {', '.join(EXPORTABLE_HEADS)} "
                 f"only; use torch for head {self.source.head}"
             )
-        if self.runtime.reduced_precision and self.source.head not in GATED_HEADS:
+        if self.runtime.gate_images is not None and self.source.head not in GATED_HEADS:
             raise ValueError(
-                f"bf16 and int8 need an accuracy gate, which exists for heads {', '.join(GATED_HEADS)}; "
-                f"head {self.source.head} runs fp32 (auto_precisions: [fp32])"
+                f"runtime.gate_images: the accuracy gate judges heads {', '.join(GATED_HEADS)}, not "
+                f"{self.source.head}; leave gate_images out (openvino and auto then run fp32 only)"
             )
         fixed_size = self.source.head in ("logits", "yolox", "mask_sigmoid", "logits_map", "clip")
         if fixed_size and self.preprocess.input_size is None:

@@ -41,13 +41,14 @@ def explanation_config(model: ModelConfig) -> ModelConfig:
     """The explainer's copy of a torch model: the eager torch module (gradients need it, also
     where serving uses an ONNX export), on the served device and precision, never compiled
     (explanations run the eager module; compiling only slows the replica's start). A graph's
-    bf16 or int8 on OpenVINO is the served graph's: the eager module stays fp32. Convolutional
-    classifiers and segmenters keep their weights channels-last: EfficientNet-Lite0 ran forward
+    bf16 or int8 on OpenVINO is the served graph's: the eager module stays fp32. Built-in
+    convolutional classifiers and segmenters keep their weights channels-last (a user's module
+    may ``view`` its activations as if contiguous): EfficientNet-Lite0 ran forward
     and backward passes 1.5x faster so (bf16 forwards at 8 a batch: 161 images/s, not 109)."""
     update: dict[str, object] = {"backend": "torch", "compile": False}
     if model.runtime.backend in ("openvino", "auto"):
         update["precision"] = "fp32"
-    if model.task in CHANNELS_LAST_TASKS:
+    if model.task in CHANNELS_LAST_TASKS and model.source.kind in ("efficientnet_lite", "torchvision"):
         update["channels_last"] = True
     runtime = model.runtime.model_copy(update=update)
     return model.model_copy(update={"runtime": runtime})

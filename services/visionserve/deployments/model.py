@@ -83,7 +83,7 @@ class ModelDeployment:
                 cfg, model_dirs=[Path(d) for d in model_dirs], cache_dir=Path(cache_dir)
             )
             logger.info("model %s loaded in %.1fs", cfg.name, self._engine.load_seconds)
-            self._metrics.loaded(cfg, self._engine.version, self._engine.load_seconds)
+            self._metrics.loaded(cfg, self._engine.version, self._engine.load_seconds, self._engine.served)
         except Exception as exc:  # keep the replica up so /readyz can say why
             self._error = f"{type(exc).__name__}: {exc}"
             logger.error("model %s failed to load: %s", cfg.name, self._error)

@@ -70,7 +70,7 @@ def _mask_draws(
     for start in range(0, options.masks, DRAW_BLOCK):
         count = min(DRAW_BLOCK, options.masks - start)
         grid = torch.rand((count, 1, options.grid, options.grid), generator=generator)
-        cells.append((grid < options.probability).float())
+        cells.append(grid < options.probability)  # bool: 8,192 masks' cells stay small
         dy.append(torch.randint(0, cell_h, (count,), generator=generator))
         dx.append(torch.randint(0, cell_w, (count,), generator=generator))
     return torch.cat(cells), torch.cat(dy), torch.cat(dx)
@@ -103,7 +103,7 @@ class Rise(Explainer):
             for start in range(0, options.masks, options.batch_size):
                 count = min(options.batch_size, options.masks - start)
                 grown = F.interpolate(
-                    cells[start : start + count],
+                    cells[start : start + count].float(),
                     size=((options.grid + 1) * cell_h, (options.grid + 1) * cell_w),
                     mode="bilinear",
                     align_corners=False,

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from visionserve.config import ModelConfig
+from visionserve.runtime.openvino_runner import cpu_capabilities
 from visionserve.runtime.torch_runner import TorchRunner
 
 BF16_TASKS = ("classification",)
@@ -22,13 +23,15 @@ BF16_TASKS = ("classification",)
 
 def bf16_pays(cfg: ModelConfig, runner: Any) -> bool:
     """Whether bf16 autocast can speed this model's explanations: an fp32 module on a CPU that
-    computes bf16 natively (AVX-512 BF16 or AMX; elsewhere bf16 is emulated, and slower)."""
+    computes bf16 natively (AVX-512 BF16 or AMX, as OpenVINO's CPU plugin reports it; torch's own
+    probe says yes for any AVX-512 CPU, where bf16 is emulated, and slower)."""
     return (
         cfg.task in BF16_TASKS
+        and cfg.source.kind in ("efficientnet_lite", "torchvision")  # a user's module: not measured
         and isinstance(runner, TorchRunner)
         and runner.device == "cpu"
         and next(runner.module.parameters()).dtype == torch.float32
-        and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        and "BF16" in cpu_capabilities()
     )
 
 

@@ -105,7 +105,7 @@ class ModelMetrics:
             on,
             "visionserve_model_info",
             "1 for the model this replica serves, with its weights version and how it runs.",
-            ("model", "version", "task", "backend", "device"),
+            ("model", "version", "task", "backend", "precision", "device"),
         )
         self._max_replicas = gauge(
             on,
@@ -117,14 +117,15 @@ class ModelMetrics:
         if autoscaling is not None:
             self._max_replicas.set(autoscaling.max_replicas, self._tags)
 
-    def loaded(self, model: ModelConfig, version: str, seconds: float) -> None:
+    def loaded(self, model: ModelConfig, version: str, seconds: float, served: tuple[str, str]) -> None:
+        """``served``: the backend and precision that serve (auto's choice, not "auto")."""
         self._load.set(seconds, self._tags)
-        runtime = model.runtime
         info = {
             "version": version[:16],
             "task": model.task,
-            "backend": runtime.backend,
-            "device": runtime.device,
+            "backend": served[0],
+            "precision": served[1],
+            "device": model.runtime.device,
         }
         self._info.set(1, {**self._tags, **info})
 

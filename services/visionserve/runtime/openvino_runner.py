@@ -8,7 +8,9 @@ after an accuracy gate (visionserve.backend_choice) or when its config asks for 
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -42,7 +44,8 @@ def quantize_int8(path: Path, samples: Sequence[np.ndarray], target: Path) -> Pa
         preset=nncf.QuantizationPreset.MIXED,
     )
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.stem}.partial.xml")
+    # A name of this process's own: two replicas may quantize the same model at once.
+    partial = target.with_name(f".{target.stem}.{os.getpid()}.{time.monotonic_ns()}.xml")
     ov.save_model(quantized, str(partial))
     partial.with_suffix(".bin").replace(target.with_suffix(".bin"))
     partial.replace(target)
@@ -53,8 +56,12 @@ class OpenVinoRunner:
     backend = "openvino"
     device = "cpu"
 
-    def __init__(self, path: Path, *, precision: str = "fp32", threads: int = 2) -> None:
-        """``path``: an ONNX graph, or for int8 the quantized IR (.xml) ``quantize_int8`` wrote."""
+    def __init__(
+        self, path: Path, *, precision: str = "fp32", threads: int = 2, output_names: list[str] | None = None
+    ) -> None:
+        """``path``: an ONNX graph, or for int8 the quantized IR (.xml) ``quantize_int8`` wrote.
+        ``output_names``: the graph's output names as onnxruntime gives them; an OpenVINO output
+        may carry several names (a folded Identity's too), and a user's postprocess reads one."""
         if precision not in _PRECISION_HINTS:
             raise ValueError(f"OpenVINO runs fp32, bf16 or int8, not {precision}")
         if precision == "bf16" and "BF16" not in cpu_capabilities():
@@ -76,7 +83,11 @@ class OpenVinoRunner:
                 "NUM_STREAMS": 1,
             },
         )
-        self.output_names = [output.get_any_name() for output in self._compiled.outputs]
+        wanted = output_names or []
+        self.output_names = [
+            next((n for n in wanted if n in output.get_names()), output.get_any_name())
+            for output in self._compiled.outputs
+        ]
         first = self._compiled.inputs[0].get_partial_shape()[0]
         # Exported graphs often fix the batch dimension to 1: run those one item at a time.
         self._fixed_batch = None if first.is_dynamic else first.get_length()
