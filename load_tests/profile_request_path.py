@@ -1,5 +1,5 @@
 """Where the server's CPU goes on the one-image classify path: py-spy samples the ingress
-replica (which holds the classifier) while wrk sends one 35 KB JPEG per request over 16
+replica (which holds the classifier) while wrk sends one 47 KB JPEG per request over 16
 connections; the samples are folded into a share per function (own time) and per line of
 our code (inclusive), with server CPU ms per request from /proc.
 
@@ -35,8 +35,8 @@ LOCAL_CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
 IMAGES = ROOT.parent / "shared" / "images"
 
 
-def photo_35kb() -> bytes:
-    """dog_bike_car.jpg at 500x375, quality 85: about 35 KB, a typical phone upload thumbnail."""
+def sample_photo() -> bytes:
+    """dog_bike_car.jpg at 500x375, JPEG quality 85: 46.6 KB, a typical upload thumbnail."""
     image = Image.open(IMAGES / "dog_bike_car.jpg").convert("RGB").resize((500, 375))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85)
@@ -81,7 +81,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="visionserve-profile-"))
     served = served_tree.start(ROOT, served_tree.serve_file(LOCAL_CONFIG, bench_args()), folder)
     try:
-        request = wrk.multipart("/v1/classify", [photo_35kb()], top_k="5")
+        request = wrk.multipart("/v1/classify", [sample_photo()], top_k="5")
         wrk.run(served.url, [request], connections=args.connections, seconds=5)  # warm
         ingress = next(
             pid for pid, title in serving_pids(served).items() if "Ingress" in title or "ingress" in title
