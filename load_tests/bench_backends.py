@@ -19,22 +19,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "deploy" / "serve" / "local.yaml"
 IMAGES = Path(os.environ.get("VISIONSERVE_TEST_IMAGES", ROOT.parent / "shared" / "images"))
 CANDIDATES = ("onnxruntime/fp32", "openvino/fp32", "openvino/bf16", "openvino/int8")
-
-
-def _rate(runner: Any, inputs: list[np.ndarray], size: int, seconds: float) -> float:
-    chunk = np.stack([inputs[i % len(inputs)] for i in range(size)])
-    runner.run(chunk)
-    runs, started = 0, time.perf_counter()
-    while runs < 5 or time.perf_counter() - started < seconds:
-        runner.run(chunk)
-        runs += 1
-    return runs * size / (time.perf_counter() - started)
 
 
 def main() -> None:
@@ -100,8 +88,12 @@ def main() -> None:
                     "backend": backend,
                     "precision": precision,
                     "build_seconds": round(built, 2),
-                    "images_per_second_batch_1": round(_rate(runner, inputs, 1, args.seconds), 1),
-                    f"images_per_second_batch_{batch}": round(_rate(runner, inputs, batch, args.seconds), 1),
+                    "images_per_second_batch_1": round(
+                        backend_choice.rate_at(runner, inputs, 1, args.seconds), 1
+                    ),
+                    f"images_per_second_batch_{batch}": round(
+                        backend_choice.rate_at(runner, inputs, batch, args.seconds), 1
+                    ),
                     "gate_passed": verdict.passed,
                     "gate_figure": round(verdict.score, 4),
                     "gate_detail": verdict.detail,

@@ -145,19 +145,21 @@ def _arrays(output: Any) -> list[np.ndarray]:
     return [np.asarray(v) for v in output.values()] if isinstance(output, dict) else [np.asarray(output)]
 
 
+def rate_at(runner: Runner, inputs: list[np.ndarray], size: int, seconds: float) -> float:
+    """Images/s in batches of ``size`` (the first inputs), timed for ``seconds`` after a warm-up."""
+    chunk = np.stack([inputs[i % len(inputs)] for i in range(size)])
+    runner.run(chunk)
+    runs, started = 0, time.perf_counter()
+    while runs < 3 or time.perf_counter() - started < seconds:
+        runner.run(chunk)
+        runs += 1
+    return runs * size / (time.perf_counter() - started)
+
+
 def images_per_second(runner: Runner, inputs: list[np.ndarray], batch: int) -> float:
     """The mean of the rates at batch 1 and at ``batch``: a replica serves both, lightly
-    loaded and busy. Each is timed for ``SPEED_SECONDS`` after a warm-up run."""
-    rates = []
-    for size in sorted({1, batch}):
-        chunk = np.stack([inputs[i % len(inputs)] for i in range(size)])
-        runner.run(chunk)
-        runs, started = 0, time.perf_counter()
-        while runs < 3 or time.perf_counter() - started < SPEED_SECONDS:
-            runner.run(chunk)
-            runs += 1
-        rates.append(runs * size / (time.perf_counter() - started))
-    return float(np.mean(rates))
+    loaded and busy."""
+    return float(np.mean([rate_at(runner, inputs, size, SPEED_SECONDS) for size in sorted({1, batch})]))
 
 
 def race(runners: dict[str, Runner], inputs: list[np.ndarray], batch: int) -> dict[str, float]:
