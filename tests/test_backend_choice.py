@@ -214,6 +214,11 @@ def test_auto_serves_the_fastest_backend_that_passes_and_remembers(
     assert again.runtime is not None
     assert again.runtime.cached
     assert again.runtime.model_copy(update={"cached": False}) == report
+    for remembered in (tmp_path / "runtime-choice").glob("*.json"):
+        remembered.write_text('{"backend": "onnxruntime"')  # damaged: measured again, not a load error
+    measured = ModelEngine(model, model_dirs=settings.model_dirs, cache_dir=tmp_path)
+    assert measured.runtime is not None
+    assert not measured.runtime.cached
     labels = _top(again, "chelsea.png")
     assert labels[0] in {"tabby", "tiger cat", "Egyptian cat"}
 

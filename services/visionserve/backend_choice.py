@@ -277,11 +277,10 @@ def choose(
     key = cache_key(cfg, version, cpu, photos)
     remembered = cache_dir / "runtime-choice" / f"{cfg.name}-{key[:24]}.json"
     int8 = cache_dir / "openvino" / f"{cfg.name}-{key[:16]}-int8.xml"
-    if remembered.is_file():
-        report = RuntimeChoice.model_validate_json(remembered.read_text()).model_copy(update={"cached": True})
-        if report.precision != "int8" or int8.is_file():
-            runner = _build(f"{report.backend}/{report.precision}", cfg, graph, reference, int8, [])
-            return Chosen(runner, report)
+    known = _remembered(remembered)
+    if known is not None and (known.precision != "int8" or int8.is_file()):
+        runner = _build(f"{known.backend}/{known.precision}", cfg, graph, reference, int8, [])
+        return Chosen(runner, known)
 
     started = time.perf_counter()
     wanted, skipped = _candidates(cfg, photos, cpu_capabilities())
@@ -353,6 +352,15 @@ def choose(
         time.perf_counter() - started,
     )
     return Chosen(runner, report)
+
+
+def _remembered(path: Path) -> RuntimeChoice | None:
+    """A choice measured before, or None: none kept, or a file that no longer parses (another
+    version's, or damaged), which measuring again replaces."""
+    try:
+        return RuntimeChoice.model_validate_json(path.read_text()).model_copy(update={"cached": True})
+    except (OSError, ValueError):
+        return None
 
 
 def _remember(path: Path, report: RuntimeChoice) -> None:
